@@ -1,0 +1,33 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { AppConfig } from './config/app-config.js';
+import { AuthGuardsModule } from './auth-guards/auth-guards.module.js';
+import { BootstrapModule } from './bootstrap/bootstrap.module.js';
+import { ClientsModule } from './clients/clients.module.js';
+import { ConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { DiscoveryModule } from './discovery/discovery.module.js';
+import { HealthModule } from './health/health.module.js';
+import { OAuthModule } from './oauth/oauth.module.js';
+import { ResourcesModule } from './resources/resources.module.js';
+import { TokensModule } from './tokens/tokens.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule.forRoot(config),
+        TokensModule,
+        AuthGuardsModule,
+        ResourcesModule,
+        ClientsModule,
+        OAuthModule,
+        DiscoveryModule,
+        HealthModule,
+        BootstrapModule,
+      ],
+    };
+  }
+}

@@ -1,0 +1,15 @@
+import type { ClientType, TokenEndpointAuthMethod } from './entities/client.entity.js';
+
+/** What the protocol endpoints know of a client: a plain, cached, read-only view of its row. */
+export interface ClientRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly type: ClientType;
+  readonly secretHash: string | null;
+  readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  readonly grantTypes: ReadonlySet<string>;
+  readonly redirectUris: readonly string[];
+  readonly allowedScopes: readonly string[];
+  readonly serviceRoles: readonly string[];
+  readonly ownerUserId: string | null;
+}

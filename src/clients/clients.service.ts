@@ -1,0 +1,270 @@
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
+import { logger } from '../common/logger.js';
+import { EventBus } from '../database/event-bus.service.js';
+import { returnedRows } from '../database/query-result.js';
+import { ClientCache } from './client-cache.js';
+import { checkClientMetadata, type ClientMetadata } from './client-metadata.js';
+import type { ClientRecord } from './client-record.js';
+import { ClientsError, ClientsErrorCode } from './clients.errors.js';
+import type { CreateClientDto } from './dto/create-client.dto.js';
+import type {
+  ClientListResponseDto,
+  ClientResponseDto,
+  ClientSecretResponseDto,
+  CreatedClientResponseDto,
+} from './dto/client-response.dto.js';
+import type { UpdateClientDto } from './dto/update-client.dto.js';
+import { ClientEntity } from './entities/client.entity.js';
+
+/** last_used_at is written at most once a minute per client, in batches, off the hot path. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+const LAST_USED_FLUSH_MS = 5_000;
+
+export interface CreateClientOptions {
+  /** A fixed client id (bootstrap); otherwise one is generated. */
+  id?: string;
+}
+
+@Injectable()
+export class ClientsService implements OnModuleInit, OnApplicationShutdown {
+  private readonly cache: ClientCache;
+  private readonly lastMarked = new Map<string, number>();
+  private pendingLastUsed = new Set<string>();
+  private flushTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    config: AppConfig,
+    @InjectRepository(ClientEntity) private readonly clients: Repository<ClientEntity>,
+    private readonly bus: EventBus,
+  ) {
+    this.cache = new ClientCache(config.clients.cacheSize);
+  }
+
+  onModuleInit(): void {
+    this.bus.subscribe('clients', (id) => this.cache.invalidate(id));
+    this.flushTimer = setInterval(() => void this.flushLastUsed(), LAST_USED_FLUSH_MS);
+    this.flushTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.flushTimer);
+    await this.flushLastUsed();
+  }
+
+  /** Hot path: the client as the protocol endpoints see it, from memory once cached. */
+  async findRecord(id: string): Promise<ClientRecord | null> {
+    const cached = this.cache.get(id);
+    if (cached !== undefined) return cached;
+    const row = await this.clients.findOne({ where: { id } });
+    const record = row ? toRecord(row) : null;
+    this.cache.set(id, record);
+    return record;
+  }
+
+  /** Notes a use of the client; persisted later, at most once a minute per client. */
+  markUsed(id: string): void {
+    const now = Date.now();
+    const last = this.lastMarked.get(id);
+    if (last !== undefined && now - last < LAST_USED_RESOLUTION_MS) return;
+    this.lastMarked.set(id, now);
+    this.pendingLastUsed.add(id);
+  }
+
+  async list(limit = 50, cursor?: string): Promise<ClientListResponseDto> {
+    const qb = this.clients.createQueryBuilder('c').orderBy('c.created_at', 'ASC').addOrderBy('c.id', 'ASC');
+    if (cursor !== undefined) {
+      const [createdAt, id] = decodeCursor(cursor);
+      qb.where('(c.created_at, c.id) > (:createdAt, :id)', { createdAt, id });
+    }
+    const rows = await qb.take(limit + 1).getMany();
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      data: page.map(toResponse),
+      next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+    };
+  }
+
+  async get(id: string): Promise<ClientResponseDto> {
+    return toResponse(await this.getEntity(id));
+  }
+
+  async create(dto: CreateClientDto, options: CreateClientOptions = {}): Promise<CreatedClientResponseDto> {
+    const type = dto.client_type ?? 'confidential';
+    const metadata = checkClientMetadata({
+      name: dto.client_name,
+      type,
+      tokenEndpointAuthMethod:
+        dto.token_endpoint_auth_method ?? (type === 'public' ? 'none' : 'client_secret_basic'),
+      grantTypes:
+        dto.grant_types ?? (type === 'public' ? ['authorization_code', 'refresh_token'] : ['client_credentials']),
+      responseTypes: [],
+      redirectUris: dto.redirect_uris ?? [],
+      allowedScopes: dto.allowed_scopes ?? [],
+      serviceRoles: dto.service_account_roles ?? [],
+      ownerUserId: dto.owner_user_id ?? null,
+      contacts: dto.contacts ?? [],
+      logoUri: dto.logo_uri ?? null,
+      policyUri: dto.policy_uri ?? null,
+      tosUri: dto.tos_uri ?? null,
+    });
+    const secret = type === 'confidential' ? generateSecret(SECRET_PREFIX.clientSecret) : null;
+    const now = new Date();
+    const entity = this.clients.create({
+      id: options.id ?? randomUUID(),
+      ...metadata,
+      secretHash: secret === null ? null : sha256(secret),
+      secretRotatedAt: secret === null ? null : now,
+      createdAt: now,
+      updatedAt: now,
+      lastUsedAt: null,
+    });
+    const inserted = await this.clients
+      .createQueryBuilder()
+      .insert()
+      .values(entity)
+      .orIgnore()
+      .returning(['id'])
+      .execute();
+    if (returnedRows(inserted.raw).length === 0) {
+      throw new ClientsError(ClientsErrorCode.ClientIdTaken, 'a client with this id already exists');
+    }
+    // A cached "unknown client" entry for this id must not outlive its creation.
+    await this.bus.publish('clients', entity.id);
+    return secret === null ? toResponse(entity) : { ...toResponse(entity), client_secret: secret };
+  }
+
+  async update(id: string, dto: UpdateClientDto): Promise<ClientResponseDto> {
+    const entity = await this.getEntity(id);
+    const metadata = checkClientMetadata({
+      name: dto.client_name ?? entity.name,
+      type: entity.type,
+      tokenEndpointAuthMethod: dto.token_endpoint_auth_method ?? entity.tokenEndpointAuthMethod,
+      grantTypes: dto.grant_types ?? entity.grantTypes,
+      responseTypes: entity.responseTypes,
+      redirectUris: dto.redirect_uris ?? entity.redirectUris,
+      allowedScopes: dto.allowed_scopes ?? entity.allowedScopes,
+      serviceRoles: dto.service_account_roles ?? entity.serviceRoles,
+      ownerUserId: dto.owner_user_id ?? entity.ownerUserId,
+      contacts: dto.contacts ?? entity.contacts,
+      logoUri: dto.logo_uri ?? entity.logoUri,
+      policyUri: dto.policy_uri ?? entity.policyUri,
+      tosUri: dto.tos_uri ?? entity.tosUri,
+    } satisfies ClientMetadata);
+    const updatedAt = new Date();
+    await this.clients.update({ id }, { ...metadata, updatedAt });
+    await this.bus.publish('clients', id);
+    return toResponse({ ...entity, ...metadata, updatedAt });
+  }
+
+  async remove(id: string): Promise<void> {
+    const result = await this.clients.delete({ id });
+    if (!result.affected) throw notFound();
+    await this.bus.publish('clients', id);
+  }
+
+  /** Issues a new secret; the previous one stops working at once, on every node. */
+  async rotateSecret(id: string): Promise<ClientSecretResponseDto> {
+    const entity = await this.getEntity(id);
+    if (entity.type !== 'confidential') {
+      throw new ClientsError(ClientsErrorCode.ClientIsPublic, 'public clients have no secret');
+    }
+    const secret = generateSecret(SECRET_PREFIX.clientSecret);
+    const now = new Date();
+    await this.clients.update({ id }, { secretHash: sha256(secret), secretRotatedAt: now, updatedAt: now });
+    await this.bus.publish('clients', id);
+    return { client_id: id, client_secret: secret };
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return this.clients.exists({ where: { id } });
+  }
+
+  private async getEntity(id: string): Promise<ClientEntity> {
+    const entity = id.length <= 512 ? await this.clients.findOne({ where: { id } }) : null;
+    if (!entity) throw notFound();
+    return entity;
+  }
+
+  private async flushLastUsed(): Promise<void> {
+    if (this.pendingLastUsed.size === 0) return;
+    const ids = [...this.pendingLastUsed];
+    this.pendingLastUsed = new Set();
+    try {
+      await this.clients.query(`UPDATE clients SET last_used_at = now() WHERE id = ANY($1)`, [ids]);
+    } catch (err) {
+      logger.warn({ err }, 'could not record client last use');
+    }
+    // Keep the throttle map bounded: entries older than the resolution no longer matter.
+    const horizon = Date.now() - LAST_USED_RESOLUTION_MS;
+    for (const [id, at] of this.lastMarked) if (at < horizon) this.lastMarked.delete(id);
+  }
+}
+
+function notFound(): ClientsError {
+  return new ClientsError(ClientsErrorCode.ClientNotFound, 'client not found');
+}
+
+function toRecord(row: ClientEntity): ClientRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    secretHash: row.secretHash,
+    tokenEndpointAuthMethod: row.tokenEndpointAuthMethod,
+    grantTypes: new Set(row.grantTypes),
+    redirectUris: row.redirectUris,
+    allowedScopes: row.allowedScopes,
+    serviceRoles: row.serviceRoles,
+    ownerUserId: row.ownerUserId,
+  };
+}
+
+function toResponse(row: ClientEntity): ClientResponseDto {
+  return {
+    client_id: row.id,
+    client_name: row.name,
+    client_type: row.type,
+    token_endpoint_auth_method: row.tokenEndpointAuthMethod,
+    grant_types: row.grantTypes,
+    response_types: row.responseTypes,
+    redirect_uris: row.redirectUris,
+    allowed_scopes: row.allowedScopes,
+    service_account_roles: row.serviceRoles,
+    owner_user_id: row.ownerUserId,
+    contacts: row.contacts,
+    logo_uri: row.logoUri,
+    policy_uri: row.policyUri,
+    tos_uri: row.tosUri,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+    last_used_at: row.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+function encodeCursor(row: ClientEntity): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      typeof value[1] === 'string' &&
+      !Number.isNaN(Date.parse(value[0]))
+    ) {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw new ClientsError(ClientsErrorCode.InvalidCursor, 'cursor is not valid');
+}

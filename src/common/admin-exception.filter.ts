@@ -1,0 +1,110 @@
+import {
+  Catch,
+  HttpException,
+  HttpStatus,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { BearerChallengeError } from '../auth-guards/auth-guards.errors.js';
+import { ClientsErrorCode } from '../clients/clients.errors.js';
+import { TokensErrorCode } from '../tokens/tokens.errors.js';
+import { CommonErrorCode, DomainError, assertUnreachable } from './admin-errors.js';
+import { logger } from './logger.js';
+
+export type AdminErrorCode = CommonErrorCode | ClientsErrorCode | TokensErrorCode;
+
+/** Every admin error code mapped to its status. A new code fails to compile until it is here. */
+export function statusOf(code: AdminErrorCode): number {
+  switch (code) {
+    case CommonErrorCode.ValidationFailed:
+    case CommonErrorCode.MalformedJson:
+    case ClientsErrorCode.InvalidClientMetadata:
+    case ClientsErrorCode.InvalidCursor:
+    case ClientsErrorCode.ClientIsPublic:
+      return HttpStatus.BAD_REQUEST;
+    case CommonErrorCode.Unauthenticated:
+      return HttpStatus.UNAUTHORIZED;
+    case CommonErrorCode.Forbidden:
+      return HttpStatus.FORBIDDEN;
+    case CommonErrorCode.NotFound:
+    case ClientsErrorCode.ClientNotFound:
+      return HttpStatus.NOT_FOUND;
+    case ClientsErrorCode.ClientIdTaken:
+      return HttpStatus.CONFLICT;
+    case CommonErrorCode.PayloadTooLarge:
+      return HttpStatus.PAYLOAD_TOO_LARGE;
+    case CommonErrorCode.UnsupportedMediaType:
+      return HttpStatus.UNSUPPORTED_MEDIA_TYPE;
+    case TokensErrorCode.NoSigningKey:
+      return HttpStatus.SERVICE_UNAVAILABLE;
+    default:
+      return assertUnreachable(code);
+  }
+}
+
+export interface AdminErrorBody {
+  statusCode: number;
+  code: string;
+  message: string;
+  details?: unknown;
+  requestId?: string;
+}
+
+/**
+ * The one exception filter of the Nest (admin, health, docs) routes:
+ * `{statusCode, code, message, details?}`. Unknown errors become a 500 with the request id and
+ * are logged; no stack trace or SQL reaches the client.
+ */
+@Catch()
+export class AdminExceptionFilter implements ExceptionFilter {
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<Request & { id?: string }>();
+    const res = http.getResponse<Response>();
+    const body = toBody(exception, req.id);
+    if (exception instanceof BearerChallengeError) res.setHeader('WWW-Authenticate', exception.challenge);
+    if (body.statusCode >= 500) logger.error({ err: exception, reqId: req.id }, 'admin request failed');
+    if (res.headersSent) return;
+    res.status(body.statusCode).setHeader('Cache-Control', 'no-store').json(body);
+  }
+}
+
+function toBody(exception: unknown, requestId: string | undefined): AdminErrorBody {
+  if (exception instanceof DomainError) {
+    const code = exception.code as AdminErrorCode;
+    return { statusCode: statusOf(code), code, message: exception.message, details: exception.details };
+  }
+  if (exception instanceof HttpException) return fromHttpException(exception);
+  return {
+    statusCode: HttpStatus.INTERNAL_SERVER_ERROR,
+    code: 'internal_error',
+    message: 'an unexpected error occurred',
+    requestId,
+  };
+}
+
+/** Nest's own exceptions: validation (ValidationPipe), unknown routes, and the like. */
+function fromHttpException(exception: HttpException): AdminErrorBody {
+  const status = exception.getStatus();
+  const response = exception.getResponse();
+  const messages =
+    typeof response === 'object' && response !== null && 'message' in response ? response.message : undefined;
+  switch (status) {
+    case HttpStatus.BAD_REQUEST:
+      return {
+        statusCode: status,
+        code: CommonErrorCode.ValidationFailed,
+        message: 'the request is not valid',
+        details: Array.isArray(messages) ? messages : typeof messages === 'string' ? [messages] : undefined,
+      };
+    case HttpStatus.NOT_FOUND:
+      return { statusCode: status, code: CommonErrorCode.NotFound, message: 'not found' };
+    default:
+      return {
+        statusCode: status,
+        code: status >= 500 ? 'internal_error' : 'request_failed',
+        message: status >= 500 ? 'an unexpected error occurred' : exception.message,
+      };
+  }
+}

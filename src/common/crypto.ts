@@ -1,0 +1,45 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** Prefixes of the opaque secrets Latchkey issues (ARCHITECTURE.md, Tokens and secrets). */
+export const SECRET_PREFIX = {
+  refreshToken: 'lk_rt_',
+  authorizationCode: 'lk_ac_',
+  clientSecret: 'lk_cs_',
+  registrationAccessToken: 'lk_rat_',
+  setupToken: 'lk_st_',
+  sessionId: 'lk_sid_',
+} as const;
+
+export type SecretPrefix = (typeof SECRET_PREFIX)[keyof typeof SECRET_PREFIX];
+
+/** 256 random bits, base64url, behind a type prefix. */
+export function generateSecret(prefix: SecretPrefix): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+/** Random identifier, 128 bits by default, base64url. */
+export function randomId(bytes = 16): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** SHA-256, base64url: how every opaque secret is stored. */
+export function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+/**
+ * Constant-time comparison of two strings. Comparing digests keeps the time independent of
+ * where the inputs differ and of their lengths.
+ */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const da = createHash('sha256').update(a).digest();
+  const db = createHash('sha256').update(b).digest();
+  return timingSafeEqual(da, db);
+}
+
+/** Checks a presented secret against its stored SHA-256 hash in constant time. */
+export function secretMatchesHash(secret: string, storedHash: string): boolean {
+  const presented = createHash('sha256').update(secret).digest();
+  const stored = Buffer.from(storedHash, 'base64url');
+  return stored.length === presented.length && timingSafeEqual(presented, stored);
+}

@@ -1,0 +1,121 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  InvalidRequest,
+  PayloadTooLarge,
+  UnsupportedMediaType,
+  toOAuthError,
+  type OAuthError,
+} from './oauth-errors.js';
+import { logger } from './logger.js';
+
+/** Parameters of a form body: one value each, or the names that came more than once. */
+export interface FormParams {
+  values: Map<string, string>;
+  multi: Map<string, string[]>;
+}
+
+/** A request as the hot-path handlers see it: plain node objects, no framework in between. */
+export type RawRequest = IncomingMessage & { id?: string; body?: unknown; ip?: string };
+export type RawResponse = ServerResponse;
+
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/**
+ * Reads and parses an application/x-www-form-urlencoded body directly (hot path: no body-parser,
+ * no qs). Rejects other content types, bodies over `limitBytes`, and invalid percent-encoding.
+ */
+export async function readForm(req: RawRequest, limitBytes: number): Promise<FormParams> {
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+  if (type !== FORM_TYPE) {
+    throw new UnsupportedMediaType(`content type must be ${FORM_TYPE}`);
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limitBytes) throw new PayloadTooLarge('request body is too large');
+  const body = await readBody(req, limitBytes);
+  return parseForm(body);
+}
+
+export function parseForm(body: string): FormParams {
+  const values = new Map<string, string>();
+  const multi = new Map<string, string[]>();
+  if (body.length === 0) return { values, multi };
+  for (const pair of body.split('&')) {
+    if (pair.length === 0) continue;
+    const eq = pair.indexOf('=');
+    const name = decodeComponent(eq === -1 ? pair : pair.slice(0, eq));
+    const value = decodeComponent(eq === -1 ? '' : pair.slice(eq + 1));
+    const seen = multi.get(name);
+    if (seen) {
+      seen.push(value);
+    } else if (values.has(name)) {
+      multi.set(name, [values.get(name) as string, value]);
+    } else {
+      values.set(name, value);
+    }
+  }
+  for (const name of multi.keys()) values.delete(name);
+  return { values, multi };
+}
+
+function decodeComponent(text: string): string {
+  try {
+    return decodeURIComponent(text.includes('+') ? text.replace(/\+/g, ' ') : text);
+  } catch {
+    throw new InvalidRequest('request body is not valid form encoding');
+  }
+}
+
+function readBody(req: RawRequest, limitBytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limitBytes) {
+        failed = true;
+        reject(new PayloadTooLarge('request body is too large'));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(new InvalidRequest('request body could not be read', err));
+    });
+  });
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8' };
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+
+/** Writes a JSON body. `noStore` marks responses that carry tokens or secrets. */
+export function sendJson(res: RawResponse, status: number, body: unknown, noStore = true): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    ...JSON_HEADERS,
+    ...(noStore ? NO_STORE : {}),
+    'Content-Length': Buffer.byteLength(payload),
+  });
+  res.end(payload);
+}
+
+/** The one serializer of OAuth errors (RFC 6749 §5.2). */
+export function sendOAuthError(req: RawRequest, res: RawResponse, err: unknown): void {
+  const oauthError: OAuthError = toOAuthError(err);
+  if (oauthError.status >= 500) {
+    logger.error({ err: oauthError.internalCause, reqId: req.id }, 'protocol endpoint failed');
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  for (const [name, value] of Object.entries(oauthError.headers())) res.setHeader(name, value);
+  sendJson(res, oauthError.status, {
+    error: oauthError.error,
+    error_description: oauthError.description,
+  });
+}

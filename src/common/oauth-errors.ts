@@ -1,0 +1,92 @@
+/**
+ * OAuth errors, one class per RFC `error` code (RFC 6749 §5.2, RFC 7009, RFC 7591, RFC 8707,
+ * RFC 6750). `description` goes to the client; `cause` stays inside, for logs.
+ */
+export abstract class OAuthError extends Error {
+  abstract readonly error: string;
+  readonly status: number = 400;
+
+  constructor(
+    readonly description: string,
+    readonly internalCause?: unknown,
+  ) {
+    super(description);
+  }
+
+  /** Extra response headers, e.g. WWW-Authenticate. */
+  headers(): Record<string, string> {
+    return {};
+  }
+}
+
+export class InvalidRequest extends OAuthError {
+  readonly error = 'invalid_request';
+}
+
+/** RFC 6749 §5.2: 401 with WWW-Authenticate. */
+export class InvalidClient extends OAuthError {
+  readonly error = 'invalid_client';
+  override readonly status = 401;
+  override headers(): Record<string, string> {
+    return { 'WWW-Authenticate': 'Basic realm="latchkey", charset="UTF-8"' };
+  }
+}
+
+export class InvalidGrant extends OAuthError {
+  readonly error = 'invalid_grant';
+}
+
+export class UnauthorizedClient extends OAuthError {
+  readonly error = 'unauthorized_client';
+}
+
+export class UnsupportedGrantType extends OAuthError {
+  readonly error = 'unsupported_grant_type';
+}
+
+export class InvalidScope extends OAuthError {
+  readonly error = 'invalid_scope';
+}
+
+/** RFC 8707 §2. */
+export class InvalidTarget extends OAuthError {
+  readonly error = 'invalid_target';
+}
+
+/** RFC 7009 §2.2.1. */
+export class UnsupportedTokenType extends OAuthError {
+  readonly error = 'unsupported_token_type';
+}
+
+export class AccessDenied extends OAuthError {
+  readonly error = 'access_denied';
+  override readonly status = 403;
+}
+
+export class MethodNotAllowed extends OAuthError {
+  readonly error = 'invalid_request';
+  override readonly status = 405;
+}
+
+export class PayloadTooLarge extends OAuthError {
+  readonly error = 'invalid_request';
+  override readonly status = 413;
+}
+
+export class UnsupportedMediaType extends OAuthError {
+  readonly error = 'invalid_request';
+  override readonly status = 415;
+}
+
+/** Anything not meant for the client. The description never carries internal detail. */
+export class ServerError extends OAuthError {
+  readonly error = 'server_error';
+  override readonly status = 500;
+  constructor(internalCause?: unknown) {
+    super('the server could not complete the request', internalCause);
+  }
+}
+
+export function toOAuthError(err: unknown): OAuthError {
+  return err instanceof OAuthError ? err : new ServerError(err);
+}

@@ -1,0 +1,15 @@
+/**
+ * Protocol routes. Controllers, the router and the discovery document all read these, so the
+ * metadata cannot drift from what is served.
+ */
+export const ROUTES = {
+  openidConfiguration: '/.well-known/openid-configuration',
+  oauthAuthorizationServer: '/.well-known/oauth-authorization-server',
+  jwks: '/.well-known/jwks.json',
+  protectedResource: '/.well-known/oauth-protected-resource',
+  token: '/oauth/token',
+  introspect: '/oauth/introspect',
+  revoke: '/oauth/revoke',
+} as const;
+
+export const PROTECTED_RESOURCE_METADATA_PATH = ROUTES.protectedResource;

@@ -1,0 +1,175 @@
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import {
+  ConfigError,
+  validateEnvironment,
+  type ACCESS_TOKEN_ALGS,
+  type ID_TOKEN_ALGS,
+  type LOG_LEVELS,
+} from './environment.js';
+
+export type AccessTokenAlg = (typeof ACCESS_TOKEN_ALGS)[number];
+export type IdTokenAlg = (typeof ID_TOKEN_ALGS)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * The typed configuration every service injects. Built once, at start, by `loadConfig()`.
+ * It is a class so that it can serve as its own DI token.
+ */
+export class AppConfig {
+  env: 'development' | 'production' | 'test';
+  http: {
+    port: number;
+    host: string;
+    /** Passed to express `trust proxy`. */
+    trustProxy: boolean | number | string;
+    /** Largest accepted request body, in bytes. */
+    bodyLimitBytes: number;
+  };
+  /** Byte-identical everywhere: metadata, JWT `iss`, RFC 9207 `iss`. */
+  issuer: string;
+  database: {
+    /** PostgreSQL connection URL; absent means embedded PGlite in `dataDir`. */
+    url: string | null;
+    dataDir: string;
+    migrateOnStart: boolean;
+  };
+  /** 32-byte key for AES-256-GCM encryption of private keys at rest; null = generate into DATA_DIR. */
+  masterKey: Buffer | null;
+  redisUrl: string | null;
+  workers: number;
+  logLevel: LogLevel;
+  tokens: {
+    accessTokenAlg: AccessTokenAlg;
+    idTokenAlg: IdTokenAlg;
+    accessTokenTtlSeconds: number;
+    idTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    authorizationCodeTtlSeconds: number;
+    refreshReuseGraceSeconds: number;
+  };
+  keys: {
+    promotionDelaySeconds: number;
+  };
+  audiences: {
+    admin: string;
+    default: string;
+  };
+  clients: {
+    cacheSize: number;
+  };
+
+  get embedded(): boolean {
+    return this.database.url === null;
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const raw = validateEnvironment(env);
+  const config = new AppConfig();
+  config.env = raw.NODE_ENV ?? 'development';
+  const port = raw.PORT ?? 3000;
+  config.http = {
+    port,
+    host: raw.HOST ?? '0.0.0.0',
+    trustProxy: parseTrustProxy(raw.TRUST_PROXY),
+    bodyLimitBytes: raw.BODY_LIMIT_BYTES ?? 64 * 1024,
+  };
+  config.issuer = parseIssuer(raw.ISSUER ?? `http://localhost:${port}`);
+  config.database = {
+    url: raw.DATABASE_URL ?? null,
+    dataDir: resolve(raw.DATA_DIR ?? './data'),
+    migrateOnStart: (raw.MIGRATE_ON_START ?? 'true') === 'true',
+  };
+  config.masterKey = raw.MASTER_KEY ? decodeMasterKey(raw.MASTER_KEY) : null;
+  if (config.masterKey === null && config.env === 'production') {
+    throw new ConfigError('MASTER_KEY: is required when NODE_ENV=production');
+  }
+  config.redisUrl = raw.REDIS_URL ?? null;
+  config.workers = parseWorkers(raw.WORKERS, config);
+  config.logLevel = raw.LOG_LEVEL ?? 'info';
+  config.tokens = {
+    accessTokenAlg: raw.ACCESS_TOKEN_ALG ?? 'ES256',
+    idTokenAlg: raw.ID_TOKEN_ALG ?? 'RS256',
+    accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS ?? 900,
+    idTokenTtlSeconds: raw.ID_TOKEN_TTL_SECONDS ?? 3600,
+    refreshTokenTtlSeconds: raw.REFRESH_TOKEN_TTL_SECONDS ?? 30 * 86400,
+    authorizationCodeTtlSeconds: raw.AUTHORIZATION_CODE_TTL_SECONDS ?? 60,
+    refreshReuseGraceSeconds: raw.REFRESH_REUSE_GRACE_SECONDS ?? 10,
+  };
+  config.keys = { promotionDelaySeconds: raw.KEY_PROMOTION_DELAY_SECONDS ?? 600 };
+  config.audiences = {
+    admin: parseResourceUri('ADMIN_AUDIENCE', raw.ADMIN_AUDIENCE ?? `${config.issuer}/admin`),
+    default: parseResourceUri('DEFAULT_AUDIENCE', raw.DEFAULT_AUDIENCE ?? config.issuer),
+  };
+  config.clients = { cacheSize: raw.CLIENT_CACHE_SIZE ?? 10000 };
+  return config;
+}
+
+function parseIssuer(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError('ISSUER: must be an absolute URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError('ISSUER: must use https (or http on a loopback host)');
+  }
+  // RFC 8414 §2: the issuer has no query or fragment.
+  if (url.search || url.hash || value.includes('?') || value.includes('#')) {
+    throw new ConfigError('ISSUER: must not contain a query or fragment');
+  }
+  if (value.endsWith('/')) {
+    throw new ConfigError('ISSUER: must not end with a slash');
+  }
+  return value;
+}
+
+export function issuerIsUnsafe(config: AppConfig): boolean {
+  const url = new URL(config.issuer);
+  return url.protocol === 'http:' && !isLoopbackHost(url.hostname);
+}
+
+function parseResourceUri(name: string, value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.hash) throw new Error('fragment');
+  } catch {
+    throw new ConfigError(`${name}: must be an absolute URI without a fragment`);
+  }
+  return value;
+}
+
+function decodeMasterKey(value: string): Buffer {
+  const key = /^[0-9a-fA-F]{64}$/.test(value)
+    ? Buffer.from(value, 'hex')
+    : Buffer.from(value, 'base64url');
+  if (key.length !== 32) throw new ConfigError('MASTER_KEY: must decode to exactly 32 bytes');
+  return key;
+}
+
+function parseWorkers(value: string | undefined, config: AppConfig): number {
+  const cores = availableParallelism();
+  const fallback = config.database.url !== null && config.env === 'production' ? 'auto' : '1';
+  const workers = (value ?? fallback) === 'auto' ? cores : Number(value ?? fallback);
+  if (workers > 1 && config.database.url === null) {
+    throw new ConfigError(
+      'WORKERS: the embedded database is single-process; set DATABASE_URL to run more than one worker',
+    );
+  }
+  return workers;
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^[0-9]+$/.test(value)) return Number(value);
+  return value;
+}

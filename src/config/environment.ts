@@ -1,0 +1,184 @@
+import { plainToInstance } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+import { Type } from 'class-transformer';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const ACCESS_TOKEN_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
+export const ID_TOKEN_ALGS = ['RS256', 'PS256', 'ES256'] as const;
+
+/**
+ * The raw environment, as strings, validated once at start. Every duration carries its unit
+ * in its name. `loadConfig()` turns this into the typed, nested `AppConfig`.
+ */
+export class EnvironmentVariables {
+  @IsOptional()
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV?: 'development' | 'production' | 'test';
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT?: number;
+
+  @IsOptional()
+  @IsString()
+  HOST?: string;
+
+  /** The issuer identifier: https (or http on a loopback host), no query, fragment or trailing slash. */
+  @IsOptional()
+  @IsString()
+  ISSUER?: string;
+
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a postgres:// or postgresql:// URL' })
+  DATABASE_URL?: string;
+
+  @IsOptional()
+  @IsString()
+  DATA_DIR?: string;
+
+  /** 32 bytes, as 64 hex characters or base64/base64url. */
+  @IsOptional()
+  @Matches(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/_-]{43}=?)$/, {
+    message: 'must be 32 bytes, as 64 hex characters or 43 base64url characters',
+  })
+  MASTER_KEY?: string;
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  @IsOptional()
+  @Matches(/^(auto|[1-9][0-9]{0,2})$/, { message: "must be 'auto' or a number of workers" })
+  WORKERS?: string;
+
+  @IsOptional()
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL?: (typeof LOG_LEVELS)[number];
+
+  @IsOptional()
+  @IsIn(ACCESS_TOKEN_ALGS)
+  ACCESS_TOKEN_ALG?: (typeof ACCESS_TOKEN_ALGS)[number];
+
+  @IsOptional()
+  @IsIn(ID_TOKEN_ALGS)
+  ID_TOKEN_ALG?: (typeof ID_TOKEN_ALGS)[number];
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(30)
+  @Max(86400)
+  ACCESS_TOKEN_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(30)
+  @Max(86400)
+  ID_TOKEN_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(60)
+  @Max(31536000)
+  REFRESH_TOKEN_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(600)
+  AUTHORIZATION_CODE_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(60)
+  REFRESH_REUSE_GRACE_SECONDS?: number;
+
+  /** How long a rotated-in key is published as pending before it signs anything. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(604800)
+  KEY_PROMOTION_DELAY_SECONDS?: number;
+
+  /** The audience of the admin API (RFC 8707 resource identifier). */
+  @IsOptional()
+  @IsString()
+  ADMIN_AUDIENCE?: string;
+
+  /** `aud` of access tokens requested without a `resource`. */
+  @IsOptional()
+  @IsString()
+  DEFAULT_AUDIENCE?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(10000000)
+  CLIENT_CACHE_SIZE?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1024)
+  @Max(10485760)
+  BODY_LIMIT_BYTES?: number;
+
+  @IsOptional()
+  @Matches(/^(true|false|[0-9]{1,2}|loopback|[0-9a-fA-F.:/, ]+)$/, {
+    message: "must be 'true', 'false', a hop count, 'loopback' or a list of addresses",
+  })
+  TRUST_PROXY?: string;
+
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  MIGRATE_ON_START?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function validateEnvironment(env: NodeJS.ProcessEnv): EnvironmentVariables {
+  // Empty strings count as unset, so `FOO=` in a .env file does not trip validation.
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const instance = plainToInstance(EnvironmentVariables, present, {
+    excludeExtraneousValues: false,
+  });
+  const errors = validateSync(instance, { skipMissingProperties: false });
+  if (errors.length > 0) {
+    throw new ConfigError(errors.map(describeError).join('; '));
+  }
+  return instance;
+}
+
+function describeError(error: ValidationError): string {
+  const reasons = Object.values(error.constraints ?? {}).map((text) =>
+    text.replace(new RegExp(`^${error.property} `), ''),
+  );
+  return `${error.property}: ${reasons.join(', ')}`;
+}

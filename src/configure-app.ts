@@ -1,0 +1,92 @@
+import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { Express, NextFunction } from 'express';
+import type { AppConfig } from './config/app-config.js';
+import { AppModule } from './app.module.js';
+import { adminJsonBody } from './common/admin-body.js';
+import { AdminExceptionFilter } from './common/admin-exception.filter.js';
+import { sendOAuthError, type RawRequest, type RawResponse } from './common/http.js';
+import { NestPinoLogger } from './common/logger.js';
+import { MethodNotAllowed } from './common/oauth-errors.js';
+import type { ProtocolEndpoint } from './common/protocol-endpoint.js';
+import { requestContext } from './common/request-context.js';
+import { DiscoveryEndpoints } from './discovery/discovery.endpoints.js';
+import { IntrospectionEndpoint } from './oauth/introspection.endpoint.js';
+import { RevocationEndpoint } from './oauth/revocation.endpoint.js';
+import { TokenEndpoint } from './oauth/token.endpoint.js';
+
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(config), {
+    bodyParser: false,
+    logger: new NestPinoLogger(),
+  });
+  configureApp(app, config);
+  await app.init();
+  return app;
+}
+
+/**
+ * Everything `main.ts` and the tests share. Must run before `app.init()`, so the protocol
+ * endpoints sit ahead of Nest's router.
+ */
+export function configureApp(app: INestApplication, config: AppConfig): void {
+  const http = app.getHttpAdapter().getInstance() as Express;
+  http.disable('x-powered-by');
+  http.set('trust proxy', config.http.trustProxy);
+  http.set('etag', false);
+  http.use(requestContext);
+  http.use(protocolRouter([
+    app.get(TokenEndpoint),
+    app.get(IntrospectionEndpoint),
+    app.get(RevocationEndpoint),
+    ...app.get(DiscoveryEndpoints).endpoints,
+  ]));
+  http.use('/admin', adminJsonBody(config.http.bodyLimitBytes));
+
+  app.useGlobalFilters(new AdminExceptionFilter());
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      stopAtFirstError: false,
+    }),
+  );
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Latchkey admin API')
+      .setDescription(
+        'Administration of clients and signing keys. Every route needs a bearer access token for the admin API audience with the admin permission.',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+}
+
+/** Exact-path dispatch of the protocol endpoints; a wrong method is a 405 in OAuth format. */
+function protocolRouter(endpoints: ProtocolEndpoint[]) {
+  const byPath = new Map(endpoints.map((endpoint) => [endpoint.path, endpoint]));
+  return (req: RawRequest, res: RawResponse, next: NextFunction): void => {
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const endpoint = byPath.get(query === -1 ? url : url.slice(0, query));
+    if (!endpoint) return next();
+    if (!endpoint.methods.includes(req.method ?? '')) {
+      res.setHeader('Allow', endpoint.methods.join(', '));
+      sendOAuthError(req, res, new MethodNotAllowed(`use ${endpoint.methods[0]} for this endpoint`));
+      return;
+    }
+    try {
+      const pending = endpoint.handle(req, res);
+      if (pending) pending.catch((err: unknown) => sendOAuthError(req, res, err));
+    } catch (err) {
+      sendOAuthError(req, res, err);
+    }
+  };
+}

@@ -1,0 +1,4 @@
+import { Foundation1795400000000 } from '../../migrations/1795400000000-foundation.js';
+
+/** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
+export const MIGRATIONS = [Foundation1795400000000];

@@ -1,0 +1,43 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { ClientAuthService } from '../clients/client-auth.service.js';
+import { readForm, type RawRequest, type RawResponse } from '../common/http.js';
+import { UnauthorizedClient } from '../common/oauth-errors.js';
+import type { ProtocolEndpoint } from '../common/protocol-endpoint.js';
+import { ROUTES } from '../common/routes.js';
+import { AccessTokenRejected, AccessTokensService } from '../tokens/access-tokens.service.js';
+import { rejectRepeated, requireParam } from './form-rules.js';
+
+/** POST /oauth/revoke (RFC 7009). Public clients may revoke their own tokens. */
+@Injectable()
+export class RevocationEndpoint implements ProtocolEndpoint {
+  readonly path = ROUTES.revoke;
+  readonly methods = ['POST'];
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clientAuth: ClientAuthService,
+    private readonly tokens: AccessTokensService,
+  ) {}
+
+  async handle(req: RawRequest, res: RawResponse): Promise<void> {
+    const form = await readForm(req, this.config.http.bodyLimitBytes);
+    rejectRepeated(form);
+    const client = await this.clientAuth.authenticate(req.headers, form, { allowPublic: true });
+    const token = requireParam(form, 'token');
+    // token_type_hint is only a hint (RFC 7009 §2.1); every token kind is tried.
+    try {
+      const claims = await this.tokens.verify(token);
+      // RFC 7009 §2.1: the server verifies the token was issued to the requesting client.
+      if (claims.client_id !== client.id) {
+        throw new UnauthorizedClient('the token was not issued to this client');
+      }
+      await this.tokens.revoke(claims);
+    } catch (err) {
+      // RFC 7009 §2.2: an invalid, expired or unknown token is not an error.
+      if (!(err instanceof AccessTokenRejected)) throw err;
+    }
+    res.writeHead(200, { 'Cache-Control': 'no-store', Pragma: 'no-cache', 'Content-Length': 0 });
+    res.end();
+  }
+}

@@ -1,0 +1,35 @@
+import { Injectable } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { ClientAuthService } from '../clients/client-auth.service.js';
+import { readForm, sendJson, type RawRequest, type RawResponse } from '../common/http.js';
+import { UnauthorizedClient, UnsupportedGrantType } from '../common/oauth-errors.js';
+import type { ProtocolEndpoint } from '../common/protocol-endpoint.js';
+import { ROUTES } from '../common/routes.js';
+import { rejectRepeated, requireParam } from './form-rules.js';
+import { GrantRegistry } from './grants/grant-registry.js';
+
+/** POST /oauth/token (RFC 6749 §3.2): form body, client authentication, grant check, handler. */
+@Injectable()
+export class TokenEndpoint implements ProtocolEndpoint {
+  readonly path = ROUTES.token;
+  readonly methods = ['POST'];
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clientAuth: ClientAuthService,
+    private readonly grants: GrantRegistry,
+  ) {}
+
+  async handle(req: RawRequest, res: RawResponse): Promise<void> {
+    const form = await readForm(req, this.config.http.bodyLimitBytes);
+    const grant = this.grants.get(form.values.get('grant_type') ?? '');
+    rejectRepeated(form, grant?.repeatable);
+    const grantType = requireParam(form, 'grant_type');
+    const client = await this.clientAuth.authenticate(req.headers, form, { allowPublic: true });
+    if (!grant) throw new UnsupportedGrantType(`grant type ${grantType} is not supported`);
+    if (!client.grantTypes.has(grantType)) {
+      throw new UnauthorizedClient(`the client may not use the ${grantType} grant`);
+    }
+    sendJson(res, 200, await grant.handle({ client, form, req }));
+  }
+}

@@ -1,0 +1,302 @@
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import {
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type CryptoKey,
+  type JWK,
+} from 'jose';
+import { DataSource, Repository } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { EventBus } from '../database/event-bus.service.js';
+import { returnedRows } from '../database/query-result.js';
+import { logger } from '../common/logger.js';
+import { prebuild, type PrebuiltDocument } from '../common/documents.js';
+import { SigningKeyEntity, type KeyState, type KeyUse } from './entities/signing-key.entity.js';
+import { decryptPrivateKey, encryptPrivateKey, resolveMasterKey } from './key-encryption.js';
+
+export interface ActiveKey {
+  kid: string;
+  alg: string;
+  privateKey: CryptoKey;
+}
+
+export interface PublicKeyEntry {
+  kid: string;
+  alg: string;
+  use: KeyUse;
+  publicKey: CryptoKey;
+}
+
+
+export interface KeySummary {
+  kid: string;
+  use: KeyUse;
+  alg: string;
+  state: KeyState;
+  createdAt: string;
+  activateAt: string;
+  retiredAt: string | null;
+  expiresAt: string | null;
+}
+
+/** Extra time a retired key stays published, for clock skew between issuer and verifiers. */
+const RETIRE_MARGIN_SECONDS = 60;
+/** Upper bound between checks for due promotions and expiries. */
+const MAX_TIMER_MS = 60_000;
+const USES: KeyUse[] = ['access_token', 'id_token'];
+
+/**
+ * Signing keys: pending → active → retired. Pending keys are published before they sign, and
+ * retired keys stay published until every token they signed has expired. Each process keeps the
+ * keys in memory and reloads them on a `keys` event.
+ */
+@Injectable()
+export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
+  private masterKey: Buffer;
+  private active = new Map<KeyUse, ActiveKey>();
+  private published = new Map<string, PublicKeyEntry>();
+  private jwksDocument: PrebuiltDocument;
+  private timer: NodeJS.Timeout | undefined;
+  private reloading: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+    @InjectRepository(SigningKeyEntity) private readonly keys: Repository<SigningKeyEntity>,
+    private readonly bus: EventBus,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    this.masterKey = resolveMasterKey(this.config);
+    this.bus.subscribe('keys', () => void this.scheduleReload());
+    await this.ensureActiveKeys();
+    await this.promoteDue();
+    await this.reload();
+  }
+
+  onApplicationShutdown(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** The key that signs new tokens of this use. */
+  activeKey(use: KeyUse): ActiveKey {
+    const key = this.active.get(use);
+    if (!key) throw new Error(`no active ${use} signing key`);
+    return key;
+  }
+
+  /** A published key by id, for verifying tokens this server issued. */
+  publicKey(kid: string): PublicKeyEntry | undefined {
+    return this.published.get(kid);
+  }
+
+  jwks(): PrebuiltDocument {
+    return this.jwksDocument;
+  }
+
+  /** The longest time any token signed by a key may still be valid after the key retires. */
+  private retireWindowSeconds(): number {
+    const t = this.config.tokens;
+    return Math.max(t.accessTokenTtlSeconds, t.idTokenTtlSeconds) + RETIRE_MARGIN_SECONDS;
+  }
+
+  async list(): Promise<KeySummary[]> {
+    const rows = await this.keys.find({ order: { createdAt: 'DESC' } });
+    return rows.map((row) => ({
+      kid: row.kid,
+      use: row.use,
+      alg: row.alg,
+      state: row.state,
+      createdAt: row.createdAt.toISOString(),
+      activateAt: row.activateAt.toISOString(),
+      retiredAt: row.retiredAt?.toISOString() ?? null,
+      expiresAt: row.expiresAt?.toISOString() ?? null,
+    }));
+  }
+
+  /**
+   * Adds a pending key for each use. It is published at once and signs after
+   * KEY_PROMOTION_DELAY_SECONDS, so verifiers that cache the JWKS learn it first.
+   */
+  async rotate(): Promise<KeySummary[]> {
+    const delay = this.config.keys.promotionDelaySeconds;
+    const activateAt = new Date(Date.now() + delay * 1000);
+    const kids: string[] = [];
+    for (const use of USES) {
+      const row = await this.generate(use, 'pending', activateAt);
+      await this.keys.insert(row);
+      kids.push(row.kid);
+    }
+    logger.info({ kids, activateAt }, 'signing keys rotated in as pending');
+    if (delay === 0) await this.promoteDue();
+    await this.bus.publish('keys', 'rotated');
+    await this.reload();
+    return (await this.list()).filter((key) => kids.includes(key.kid));
+  }
+
+  private async ensureActiveKeys(): Promise<void> {
+    const now = new Date();
+    for (const use of USES) {
+      const exists = await this.keys.exists({ where: { use, state: 'active' } });
+      if (exists) continue;
+      const row = await this.generate(use, 'active', now);
+      // Several processes may start at once: the partial unique index lets one of them win.
+      await this.dataSource.query(
+        `INSERT INTO signing_keys (kid, use, alg, state, public_jwk, private_key_enc, created_at, activate_at)
+         VALUES ($1, $2, $3, 'active', $4, $5, $6, $6)
+         ON CONFLICT (use) WHERE state = 'active' DO NOTHING`,
+        [row.kid, use, row.alg, JSON.stringify(row.publicJwk), row.privateKeyEnc, now],
+      );
+      logger.info({ use, alg: row.alg }, 'generated the first signing key');
+    }
+  }
+
+  private async generate(use: KeyUse, state: KeyState, activateAt: Date): Promise<SigningKeyEntity> {
+    const alg = use === 'access_token' ? this.config.tokens.accessTokenAlg : this.config.tokens.idTokenAlg;
+    const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    const privateJwk = await exportJWK(privateKey);
+    const row = new SigningKeyEntity();
+    row.kid = kid;
+    row.use = use;
+    row.alg = alg;
+    row.state = state;
+    row.publicJwk = { ...publicJwk, kid, alg, use: 'sig' };
+    row.privateKeyEnc = encryptPrivateKey(this.masterKey, kid, JSON.stringify(privateJwk));
+    row.createdAt = new Date();
+    row.activateAt = activateAt;
+    row.retiredAt = null;
+    row.expiresAt = null;
+    return row;
+  }
+
+  /**
+   * Promotes the newest due pending key of each use and retires the one it replaces, in one
+   * transaction. Conditional updates make concurrent promoters harmless.
+   */
+  private async promoteDue(): Promise<boolean> {
+    let changed = false;
+    for (const use of USES) {
+      const due = await this.dataSource.query<{ kid: string }[]>(
+        `SELECT kid FROM signing_keys WHERE use = $1 AND state = 'pending' AND activate_at <= now()
+         ORDER BY activate_at DESC, created_at DESC`,
+        [use],
+      );
+      if (due.length === 0) continue;
+      const [newest, ...older] = due.map((row) => row.kid);
+      const retireSql = `UPDATE signing_keys SET state = 'retired', retired_at = now(),
+          expires_at = now() + make_interval(secs => $2)`;
+      await this.dataSource.transaction(async (tx) => {
+        await tx.query(`${retireSql} WHERE use = $1 AND state = 'active'`, [
+          use,
+          this.retireWindowSeconds(),
+        ]);
+        // An older pending key that never signed anything can go straight to retired.
+        if (older.length > 0) {
+          await tx.query(`${retireSql} WHERE use = $1 AND state = 'pending' AND kid = ANY($3)`, [
+            use,
+            this.retireWindowSeconds(),
+            older,
+          ]);
+        }
+        const promoted = returnedRows(
+          await tx.query(
+            `UPDATE signing_keys SET state = 'active' WHERE kid = $1 AND state = 'pending' RETURNING kid`,
+            [newest],
+          ),
+        );
+        if (promoted.length === 0) throw new PromotionLost();
+      }).then(
+        () => {
+          changed = true;
+          logger.info({ use, kid: newest }, 'signing key promoted to active');
+        },
+        (err: unknown) => {
+          if (!(err instanceof PromotionLost)) throw err;
+        },
+      );
+    }
+    if (changed) await this.bus.publish('keys', 'promoted');
+    return changed;
+  }
+
+  private scheduleReload(): Promise<void> {
+    this.reloading ??= this.reload()
+      .catch((err: unknown) => logger.error({ err }, 'signing key reload failed'))
+      .finally(() => {
+        this.reloading = null;
+      });
+    return this.reloading;
+  }
+
+  /** Loads the published keys, decrypts the active ones, rebuilds the JWKS and the timer. */
+  private async reload(): Promise<void> {
+    const rows = await this.dataSource.query<
+      {
+        kid: string;
+        use: KeyUse;
+        alg: string;
+        state: KeyState;
+        public_jwk: JWK;
+        private_key_enc: string;
+        activate_at: Date;
+        expires_at: Date | null;
+      }[]
+    >(
+      `SELECT kid, use, alg, state, public_jwk, private_key_enc, activate_at, expires_at
+       FROM signing_keys WHERE state <> 'retired' OR expires_at > now()
+       ORDER BY created_at ASC`,
+    );
+    const active = new Map<KeyUse, ActiveKey>();
+    const published = new Map<string, PublicKeyEntry>();
+    let nextEvent = Date.now() + MAX_TIMER_MS;
+    for (const row of rows) {
+      published.set(row.kid, {
+        kid: row.kid,
+        alg: row.alg,
+        use: row.use,
+        publicKey: (await importJWK(row.public_jwk, row.alg)) as CryptoKey,
+      });
+      if (row.state === 'active') {
+        const jwk = JSON.parse(decryptPrivateKey(this.masterKey, row.kid, row.private_key_enc)) as JWK;
+        active.set(row.use, {
+          kid: row.kid,
+          alg: row.alg,
+          privateKey: (await importJWK(jwk, row.alg)) as CryptoKey,
+        });
+      }
+      if (row.state === 'pending') nextEvent = Math.min(nextEvent, row.activate_at.getTime());
+      if (row.state === 'retired' && row.expires_at) {
+        nextEvent = Math.min(nextEvent, row.expires_at.getTime());
+      }
+    }
+    for (const use of USES) {
+      if (!active.has(use)) throw new Error(`no active ${use} signing key in the database`);
+    }
+    this.active = active;
+    this.published = published;
+    this.jwksDocument = prebuild({ keys: rows.map((row) => row.public_jwk) });
+    this.armTimer(nextEvent);
+  }
+
+  private armTimer(at: number): void {
+    clearTimeout(this.timer);
+    const delay = Math.min(Math.max(at - Date.now(), 0) + 50, MAX_TIMER_MS);
+    this.timer = setTimeout(() => {
+      this.promoteDue()
+        .then(() => this.scheduleReload())
+        .catch((err: unknown) => {
+          logger.error({ err }, 'signing key promotion failed');
+          this.armTimer(Date.now() + MAX_TIMER_MS);
+        });
+    }, delay);
+    this.timer.unref();
+  }
+}
+
+class PromotionLost extends Error {}
+

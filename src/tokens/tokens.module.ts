@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AccessTokensService } from './access-tokens.service.js';
+import { RevokedJtiEntity } from './entities/revoked-jti.entity.js';
+import { SigningKeyEntity } from './entities/signing-key.entity.js';
+import { BearerTokenGuard } from '../auth-guards/bearer-token.guard.js';
+import { KeysAdminController } from './keys-admin.controller.js';
+import { KeysAdminService } from './keys-admin.service.js';
+import { RevocationListService } from './revocation-list.service.js';
+import { SigningKeysService } from './signing-keys.service.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([SigningKeyEntity, RevokedJtiEntity])],
+  controllers: [KeysAdminController],
+  providers: [SigningKeysService, RevocationListService, AccessTokensService, KeysAdminService, BearerTokenGuard],
+  exports: [SigningKeysService, AccessTokensService],
+})
+export class TokensModule {}
