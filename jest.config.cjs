@@ -1,6 +1,9 @@
 // Jest runs the TypeScript sources as native ES modules (NestJS 12 is ESM-only).
 const transform = {
-  '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } }],
+  '^.+\\.ts$': [
+    'ts-jest',
+    { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } },
+  ],
 };
 const common = {
   testEnvironment: 'node',

@@ -56,7 +56,9 @@ async function bootstrap(config: AppConfig, flags: string[]): Promise<number> {
     return 2;
   }
   return withContext(config, async (get) => {
-    const result = await get(BootstrapService).run({ rotateSecret: flags.includes('--rotate-secret') });
+    const result = await get(BootstrapService).run({
+      rotateSecret: flags.includes('--rotate-secret'),
+    });
     if (flags.includes('--json')) {
       const { issuer, client_id, client_secret, setup_url } = result;
       process.stdout.write(JSON.stringify({ issuer, client_id, client_secret, setup_url }) + '\n');
@@ -77,8 +79,13 @@ async function rotateKeys(config: AppConfig): Promise<number> {
 
 type Getter = <T>(type: abstract new (...args: never[]) => T) => T;
 
-async function withContext(config: AppConfig, body: (get: Getter) => Promise<number>): Promise<number> {
-  const context = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: false });
+async function withContext(
+  config: AppConfig,
+  body: (get: Getter) => Promise<number>,
+): Promise<number> {
+  const context = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
+    logger: false,
+  });
   try {
     return await body((type) => context.get(type));
   } finally {

@@ -36,12 +36,14 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   http.set('trust proxy', config.http.trustProxy);
   http.set('etag', false);
   http.use(requestContext);
-  http.use(protocolRouter([
-    app.get(TokenEndpoint),
-    app.get(IntrospectionEndpoint),
-    app.get(RevocationEndpoint),
-    ...app.get(DiscoveryEndpoints).endpoints,
-  ]));
+  http.use(
+    protocolRouter([
+      app.get(TokenEndpoint),
+      app.get(IntrospectionEndpoint),
+      app.get(RevocationEndpoint),
+      ...app.get(DiscoveryEndpoints).endpoints,
+    ]),
+  );
   http.use('/admin', adminJsonBody(config.http.bodyLimitBytes));
 
   app.useGlobalFilters(new AdminExceptionFilter());
@@ -79,7 +81,11 @@ function protocolRouter(endpoints: ProtocolEndpoint[]) {
     if (!endpoint) return next();
     if (!endpoint.methods.includes(req.method ?? '')) {
       res.setHeader('Allow', endpoint.methods.join(', '));
-      sendOAuthError(req, res, new MethodNotAllowed(`use ${endpoint.methods[0]} for this endpoint`));
+      sendOAuthError(
+        req,
+        res,
+        new MethodNotAllowed(`use ${endpoint.methods[0]} for this endpoint`),
+      );
       return;
     }
     try {

@@ -23,7 +23,10 @@ async function main(): Promise<void> {
   const app = await createApp(config);
   if (cluster.isPrimary) await announceBootstrap(config, app.get(BootstrapService));
   await app.listen(config.http.port, config.http.host);
-  logger.info({ issuer: config.issuer, port: config.http.port, pid: process.pid }, 'latchkey is listening');
+  logger.info(
+    { issuer: config.issuer, port: config.http.port, pid: process.pid },
+    'latchkey is listening',
+  );
 }
 
 function readConfig(): AppConfig {
@@ -40,22 +43,30 @@ function readConfig(): AppConfig {
 
 function warnAboutUnsafeDefaults(config: AppConfig): void {
   if (issuerIsUnsafe(config)) {
-    logger.warn({ issuer: config.issuer }, 'ISSUER uses http on a non-loopback host: use https in production');
+    logger.warn(
+      { issuer: config.issuer },
+      'ISSUER uses http on a non-loopback host: use https in production',
+    );
   }
   if (config.embedded && config.env === 'production') {
-    logger.warn('running on the embedded database: set DATABASE_URL to use PostgreSQL in production');
+    logger.warn(
+      'running on the embedded database: set DATABASE_URL to use PostgreSQL in production',
+    );
   }
 }
 
 /** Prints the first-run bootstrap, once. The secret goes to the terminal, never to the log. */
 async function announceBootstrap(config: AppConfig, bootstrap: BootstrapService): Promise<void> {
   const result = await bootstrap.run();
-  if (result.created) process.stdout.write(describeBootstrap(result, config.audiences.admin) + '\n');
+  if (result.created)
+    process.stdout.write(describeBootstrap(result, config.audiences.admin) + '\n');
 }
 
 /** In cluster mode the primary migrates, creates keys and bootstraps before any worker starts. */
 async function prepareOnce(config: AppConfig): Promise<void> {
-  const context = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: false });
+  const context = await NestFactory.createApplicationContext(AppModule.forRoot(config), {
+    logger: false,
+  });
   try {
     await announceBootstrap(config, context.get(BootstrapService));
   } finally {

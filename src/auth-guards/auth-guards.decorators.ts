@@ -17,12 +17,13 @@ import {
 
 export { ADMIN_AUDIENCE };
 
-
 /** The `aud` a bearer token must carry for this controller or route. */
-export const RequireAudience = (audience: AudienceRequirement) => SetMetadata(AUDIENCE_KEY, audience);
+export const RequireAudience = (audience: AudienceRequirement) =>
+  SetMetadata(AUDIENCE_KEY, audience);
 
 /** Permissions (scopes) the bearer token must carry, all of them. */
-export const RequirePermissions = (...permissions: string[]) => SetMetadata(PERMISSIONS_KEY, permissions);
+export const RequirePermissions = (...permissions: string[]) =>
+  SetMetadata(PERMISSIONS_KEY, permissions);
 
 /** The verified claims of the caller's access token. */
 export const Principal = createParamDecorator(

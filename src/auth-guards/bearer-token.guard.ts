@@ -38,8 +38,12 @@ export class BearerTokenGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<IncomingMessage & { principal?: unknown }>();
     const targets = [context.getHandler(), context.getClass()];
-    const audience = this.reflector.getAllAndOverride<AudienceRequirement | undefined>(AUDIENCE_KEY, targets);
-    const permissions = this.reflector.getAllAndOverride<string[] | undefined>(PERMISSIONS_KEY, targets) ?? [];
+    const audience = this.reflector.getAllAndOverride<AudienceRequirement | undefined>(
+      AUDIENCE_KEY,
+      targets,
+    );
+    const permissions =
+      this.reflector.getAllAndOverride<string[] | undefined>(PERMISSIONS_KEY, targets) ?? [];
     const expected = audience === ADMIN_AUDIENCE ? this.config.audiences.admin : audience;
     const metadata = `resource_metadata="${this.config.issuer}${PROTECTED_RESOURCE_METADATA_PATH}"`;
 
@@ -48,7 +52,9 @@ export class BearerTokenGuard implements CanActivate {
     if (!match) {
       throw new BearerChallengeError(
         CommonErrorCode.Unauthenticated,
-        header === undefined ? 'a bearer token is required' : 'the Authorization header is not a bearer token',
+        header === undefined
+          ? 'a bearer token is required'
+          : 'the Authorization header is not a bearer token',
         header === undefined ? `Bearer ${metadata}` : `Bearer error="invalid_request", ${metadata}`,
       );
     }

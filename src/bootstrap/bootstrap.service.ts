@@ -76,7 +76,9 @@ export function describeBootstrap(result: BootstrapResult, adminAudience: string
       `      --data-urlencode resource=${adminAudience} ${result.issuer}/oauth/token`,
     );
   } else {
-    lines.push('  Admin client secret:  (already issued; rotate with `npm run cli -- bootstrap --rotate-secret`)');
+    lines.push(
+      '  Admin client secret:  (already issued; rotate with `npm run cli -- bootstrap --rotate-secret`)',
+    );
   }
   if (result.setup_url !== null) lines.push(`  Admin passkey setup:  ${result.setup_url}`);
   lines.push('');

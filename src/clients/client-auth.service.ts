@@ -35,7 +35,8 @@ export class ClientAuthService {
   ): Promise<ClientRecord> {
     const presented = presentedCredentials(headers, form);
     const client = await this.clients.findRecord(presented.clientId);
-    if (!client || client.tokenEndpointAuthMethod !== presented.method) throw new InvalidClient(FAILED);
+    if (!client || client.tokenEndpointAuthMethod !== presented.method)
+      throw new InvalidClient(FAILED);
     if (presented.method === 'none') {
       if (!options.allowPublic || client.type !== 'public') throw new InvalidClient(FAILED);
     } else if (
@@ -50,7 +51,10 @@ export class ClientAuthService {
   }
 }
 
-function presentedCredentials(headers: IncomingHttpHeaders, form: FormParams): PresentedCredentials {
+function presentedCredentials(
+  headers: IncomingHttpHeaders,
+  form: FormParams,
+): PresentedCredentials {
   if (form.multi.has('client_id') || form.multi.has('client_secret')) {
     throw new InvalidRequest('client credentials must not be repeated');
   }
@@ -74,13 +78,18 @@ function presentedCredentials(headers: IncomingHttpHeaders, form: FormParams): P
   if (bodyId.length > MAX_CREDENTIAL_LENGTH || (bodySecret?.length ?? 0) > MAX_CREDENTIAL_LENGTH) {
     throw new InvalidClient(FAILED);
   }
-  if (bodySecret !== undefined) return { method: 'client_secret_post', clientId: bodyId, secret: bodySecret };
+  if (bodySecret !== undefined)
+    return { method: 'client_secret_post', clientId: bodyId, secret: bodySecret };
   return { method: 'none', clientId: bodyId, secret: null };
 }
 
 /** RFC 6749 §2.3.1: both parts are form-urlencoded before they are joined and base64-encoded. */
 function parseBasic(encoded: string): { clientId: string; secret: string } {
-  if (encoded.length === 0 || encoded.length > 4 * MAX_CREDENTIAL_LENGTH || !/^[A-Za-z0-9+/]+=*$/.test(encoded)) {
+  if (
+    encoded.length === 0 ||
+    encoded.length > 4 * MAX_CREDENTIAL_LENGTH ||
+    !/^[A-Za-z0-9+/]+=*$/.test(encoded)
+  ) {
     throw new InvalidClient(FAILED);
   }
   const decoded = Buffer.from(encoded, 'base64').toString('utf8');

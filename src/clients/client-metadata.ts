@@ -78,11 +78,14 @@ export function checkRedirectUri(uri: string, type: ClientType): void {
   } catch {
     throw invalid(`redirect URI ${uri} is not an absolute URI`);
   }
-  if (url.hash || uri.includes('#')) throw invalid(`redirect URI ${uri} must not contain a fragment`);
+  if (url.hash || uri.includes('#'))
+    throw invalid(`redirect URI ${uri} must not contain a fragment`);
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return;
   if (type === 'public' && /^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) return;
-  throw invalid(`redirect URI ${uri} must use https, http on a loopback address, or a private-use scheme`);
+  throw invalid(
+    `redirect URI ${uri} must use https, http on a loopback address, or a private-use scheme`,
+  );
 }
 
 function checkWebUri(field: string, value: string): void {

@@ -37,7 +37,9 @@ export class ClientsAdminController {
   @Post()
   @ApiOperation({ summary: 'Create a client; a confidential client gets its secret once, here' })
   @ApiCreatedResponse({ type: CreatedClientResponseDto })
-  @ApiBadRequestResponse({ description: 'validation_failed, malformed_json or invalid_client_metadata' })
+  @ApiBadRequestResponse({
+    description: 'validation_failed, malformed_json or invalid_client_metadata',
+  })
   create(@Body() dto: CreateClientDto): Promise<CreatedClientResponseDto> {
     return this.clients.create(dto);
   }
@@ -53,7 +55,9 @@ export class ClientsAdminController {
   @Patch(':id')
   @ApiOperation({ summary: 'Update a client (any field but its type)' })
   @ApiOkResponse({ type: ClientResponseDto })
-  @ApiBadRequestResponse({ description: 'validation_failed, malformed_json or invalid_client_metadata' })
+  @ApiBadRequestResponse({
+    description: 'validation_failed, malformed_json or invalid_client_metadata',
+  })
   @ApiNotFoundResponse({ description: 'client_not_found' })
   update(@Param('id') id: string, @Body() dto: UpdateClientDto): Promise<ClientResponseDto> {
     return this.clients.update(id, dto);

@@ -76,7 +76,10 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async list(limit = 50, cursor?: string): Promise<ClientListResponseDto> {
-    const qb = this.clients.createQueryBuilder('c').orderBy('c.created_at', 'ASC').addOrderBy('c.id', 'ASC');
+    const qb = this.clients
+      .createQueryBuilder('c')
+      .orderBy('c.created_at', 'ASC')
+      .addOrderBy('c.id', 'ASC');
     if (cursor !== undefined) {
       const [createdAt, id] = decodeCursor(cursor);
       qb.where('(c.created_at, c.id) > (:createdAt, :id)', { createdAt, id });
@@ -94,7 +97,10 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     return toResponse(await this.getEntity(id));
   }
 
-  async create(dto: CreateClientDto, options: CreateClientOptions = {}): Promise<CreatedClientResponseDto> {
+  async create(
+    dto: CreateClientDto,
+    options: CreateClientOptions = {},
+  ): Promise<CreatedClientResponseDto> {
     const type = dto.client_type ?? 'confidential';
     const metadata = checkClientMetadata({
       name: dto.client_name,
@@ -102,7 +108,8 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
       tokenEndpointAuthMethod:
         dto.token_endpoint_auth_method ?? (type === 'public' ? 'none' : 'client_secret_basic'),
       grantTypes:
-        dto.grant_types ?? (type === 'public' ? ['authorization_code', 'refresh_token'] : ['client_credentials']),
+        dto.grant_types ??
+        (type === 'public' ? ['authorization_code', 'refresh_token'] : ['client_credentials']),
       responseTypes: [],
       redirectUris: dto.redirect_uris ?? [],
       allowedScopes: dto.allowed_scopes ?? [],
@@ -132,7 +139,10 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
       .returning(['id'])
       .execute();
     if (returnedRows(inserted.raw).length === 0) {
-      throw new ClientsError(ClientsErrorCode.ClientIdTaken, 'a client with this id already exists');
+      throw new ClientsError(
+        ClientsErrorCode.ClientIdTaken,
+        'a client with this id already exists',
+      );
     }
     // A cached "unknown client" entry for this id must not outlive its creation.
     await this.bus.publish('clients', entity.id);
@@ -176,7 +186,10 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     }
     const secret = generateSecret(SECRET_PREFIX.clientSecret);
     const now = new Date();
-    await this.clients.update({ id }, { secretHash: sha256(secret), secretRotatedAt: now, updatedAt: now });
+    await this.clients.update(
+      { id },
+      { secretHash: sha256(secret), secretRotatedAt: now, updatedAt: now },
+    );
     await this.bus.publish('clients', id);
     return { client_id: id, client_secret: secret };
   }

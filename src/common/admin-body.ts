@@ -18,9 +18,15 @@ export function adminJsonBody(limitBytes: number) {
     }
     const type = (req.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
     if (type !== 'application/json') {
-      return fail(res, 415, CommonErrorCode.UnsupportedMediaType, 'content type must be application/json');
+      return fail(
+        res,
+        415,
+        CommonErrorCode.UnsupportedMediaType,
+        'content type must be application/json',
+      );
     }
-    if (length > limitBytes) return fail(res, 413, CommonErrorCode.PayloadTooLarge, 'request body is too large');
+    if (length > limitBytes)
+      return fail(res, 413, CommonErrorCode.PayloadTooLarge, 'request body is too large');
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
@@ -44,7 +50,12 @@ export function adminJsonBody(limitBytes: number) {
         return fail(res, 400, CommonErrorCode.MalformedJson, 'request body is not valid JSON');
       }
       if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
-        return fail(res, 400, CommonErrorCode.ValidationFailed, 'request body must be a JSON object');
+        return fail(
+          res,
+          400,
+          CommonErrorCode.ValidationFailed,
+          'request body must be a JSON object',
+        );
       }
       next();
     });

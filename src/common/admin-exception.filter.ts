@@ -63,8 +63,10 @@ export class AdminExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request & { id?: string }>();
     const res = http.getResponse<Response>();
     const body = toBody(exception, req.id);
-    if (exception instanceof BearerChallengeError) res.setHeader('WWW-Authenticate', exception.challenge);
-    if (body.statusCode >= 500) logger.error({ err: exception, reqId: req.id }, 'admin request failed');
+    if (exception instanceof BearerChallengeError)
+      res.setHeader('WWW-Authenticate', exception.challenge);
+    if (body.statusCode >= 500)
+      logger.error({ err: exception, reqId: req.id }, 'admin request failed');
     if (res.headersSent) return;
     res.status(body.statusCode).setHeader('Cache-Control', 'no-store').json(body);
   }
@@ -73,7 +75,12 @@ export class AdminExceptionFilter implements ExceptionFilter {
 function toBody(exception: unknown, requestId: string | undefined): AdminErrorBody {
   if (exception instanceof DomainError) {
     const code = exception.code as AdminErrorCode;
-    return { statusCode: statusOf(code), code, message: exception.message, details: exception.details };
+    return {
+      statusCode: statusOf(code),
+      code,
+      message: exception.message,
+      details: exception.details,
+    };
   }
   if (exception instanceof HttpException) return fromHttpException(exception);
   return {
@@ -86,25 +93,29 @@ function toBody(exception: unknown, requestId: string | undefined): AdminErrorBo
 
 /** Nest's own exceptions: validation (ValidationPipe), unknown routes, and the like. */
 function fromHttpException(exception: HttpException): AdminErrorBody {
-  const status = exception.getStatus();
+  const status: number = exception.getStatus();
   const response = exception.getResponse();
   const messages =
-    typeof response === 'object' && response !== null && 'message' in response ? response.message : undefined;
-  switch (status) {
-    case HttpStatus.BAD_REQUEST:
-      return {
-        statusCode: status,
-        code: CommonErrorCode.ValidationFailed,
-        message: 'the request is not valid',
-        details: Array.isArray(messages) ? messages : typeof messages === 'string' ? [messages] : undefined,
-      };
-    case HttpStatus.NOT_FOUND:
-      return { statusCode: status, code: CommonErrorCode.NotFound, message: 'not found' };
-    default:
-      return {
-        statusCode: status,
-        code: status >= 500 ? 'internal_error' : 'request_failed',
-        message: status >= 500 ? 'an unexpected error occurred' : exception.message,
-      };
+    typeof response === 'object' && response !== null && 'message' in response
+      ? response.message
+      : undefined;
+  if (status === 400) {
+    return {
+      statusCode: status,
+      code: CommonErrorCode.ValidationFailed,
+      message: 'the request is not valid',
+      details: Array.isArray(messages)
+        ? messages
+        : typeof messages === 'string'
+          ? [messages]
+          : undefined,
+    };
   }
+  if (status === 404)
+    return { statusCode: status, code: CommonErrorCode.NotFound, message: 'not found' };
+  return {
+    statusCode: status,
+    code: status >= 500 ? 'internal_error' : 'request_failed',
+    message: status >= 500 ? 'an unexpected error occurred' : exception.message,
+  };
 }

@@ -25,7 +25,10 @@ export function serveDocument(
     ETag: doc.etag,
   };
   const match = req.headers['if-none-match'];
-  if (match !== undefined && match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === doc.etag)) {
+  if (
+    match !== undefined &&
+    match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === doc.etag)
+  ) {
     res.writeHead(304, headers);
     res.end();
     return;

@@ -58,6 +58,21 @@ export class AppConfig {
   clients: {
     cacheSize: number;
   };
+  webauthn: {
+    rpId: string;
+    rpName: string;
+    origin: string;
+    challengeTtlSeconds: number;
+  };
+  sessions: {
+    /** Browser session lifetime, in seconds. */
+    ttlSeconds: number;
+    /** `__Host-lk_session` when the issuer is https, else `lk_session`. */
+    cookieName: string;
+    secureCookie: boolean;
+    setupLinkTtlSeconds: number;
+    anonymousTokenTtlSeconds: number;
+  };
 
   get embedded(): boolean {
     return this.database.url === null;
@@ -109,6 +124,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     default: parseResourceUri('DEFAULT_AUDIENCE', raw.DEFAULT_AUDIENCE ?? config.issuer),
   };
   config.clients = { cacheSize: raw.CLIENT_CACHE_SIZE ?? 10000 };
+  const issuerUrl = new URL(config.issuer);
+  config.webauthn = {
+    rpId: raw.RP_ID ?? issuerUrl.hostname,
+    rpName: 'Latchkey',
+    origin: raw.WEBAUTHN_ORIGIN ?? issuerUrl.origin,
+    challengeTtlSeconds: raw.WEBAUTHN_CHALLENGE_TTL_SECONDS ?? 300,
+  };
+  const https = issuerUrl.protocol === 'https:';
+  config.sessions = {
+    ttlSeconds: raw.SESSION_TTL_SECONDS ?? 8 * 3600,
+    cookieName: https ? '__Host-lk_session' : 'lk_session',
+    secureCookie: https,
+    setupLinkTtlSeconds: raw.SETUP_LINK_TTL_SECONDS ?? 24 * 3600,
+    anonymousTokenTtlSeconds: raw.ANONYMOUS_TOKEN_TTL_SECONDS ?? 600,
+  };
   return config;
 }
 

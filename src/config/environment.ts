@@ -152,6 +152,44 @@ export class EnvironmentVariables {
   @IsOptional()
   @IsIn(['true', 'false'])
   MIGRATE_ON_START?: string;
+
+  /** WebAuthn relying party id; defaults to the issuer's host name. */
+  @IsOptional()
+  @Matches(/^[a-z0-9.-]{1,253}$/, { message: 'must be a lower-case host name' })
+  RP_ID?: string;
+
+  /** The browser origin passkey ceremonies run on; defaults to the issuer's origin. */
+  @IsOptional()
+  @Matches(/^https?:\/\/[^/?#]+$/, { message: 'must be an origin like https://id.example.com' })
+  WEBAUTHN_ORIGIN?: string;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(300)
+  @Max(2592000)
+  SESSION_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(300)
+  @Max(2592000)
+  SETUP_LINK_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(30)
+  @Max(900)
+  WEBAUTHN_CHALLENGE_TTL_SECONDS?: number;
+
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(30)
+  @Max(86400)
+  ANONYMOUS_TOKEN_TTL_SECONDS?: number;
 }
 
 export class ConfigError extends Error {

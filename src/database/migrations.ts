@@ -1,4 +1,5 @@
 import { Foundation1795400000000 } from '../../migrations/1795400000000-foundation.js';
+import { People1795500000000 } from '../../migrations/1795500000000-people.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
-export const MIGRATIONS = [Foundation1795400000000];
+export const MIGRATIONS = [Foundation1795400000000, People1795500000000];

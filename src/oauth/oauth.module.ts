@@ -10,7 +10,13 @@ import { TokenEndpoint } from './token.endpoint.js';
 
 @Module({
   imports: [ClientsModule, TokensModule, ResourcesModule],
-  providers: [ClientCredentialsGrant, GrantRegistry, TokenEndpoint, IntrospectionEndpoint, RevocationEndpoint],
+  providers: [
+    ClientCredentialsGrant,
+    GrantRegistry,
+    TokenEndpoint,
+    IntrospectionEndpoint,
+    RevocationEndpoint,
+  ],
   exports: [GrantRegistry, TokenEndpoint, IntrospectionEndpoint, RevocationEndpoint],
 })
 export class OAuthModule {}

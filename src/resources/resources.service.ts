@@ -28,7 +28,11 @@ export class ResourcesService {
   /** The audience for a token request: the named resource, or the default audience. */
   resolve(resource: string | undefined): ResourceServer {
     if (resource === undefined) {
-      return { identifier: this.config.audiences.default, name: 'default', accessTokenTtlSeconds: null };
+      return {
+        identifier: this.config.audiences.default,
+        name: 'default',
+        accessTokenTtlSeconds: null,
+      };
     }
     const key = normalizeResource(resource);
     const found = key === null ? undefined : this.byIdentifier.get(key);

@@ -36,13 +36,7 @@ export interface IssuedAccessToken {
 }
 
 export type TokenRejection =
-  | 'malformed'
-  | 'signature'
-  | 'issuer'
-  | 'audience'
-  | 'expired'
-  | 'revoked'
-  | 'type';
+  'malformed' | 'signature' | 'issuer' | 'audience' | 'expired' | 'revoked' | 'type';
 
 export class AccessTokenRejected extends Error {
   constructor(readonly reason: TokenRejection) {
@@ -89,18 +83,25 @@ export class AccessTokensService {
    * `typ`, `iss`, `exp`, the audience when one is expected, and the revocation list.
    * No database round trip.
    */
-  async verify(token: string, options: { audience?: string; allowExpired?: boolean } = {}): Promise<AccessTokenClaims> {
+  async verify(
+    token: string,
+    options: { audience?: string; allowExpired?: boolean } = {},
+  ): Promise<AccessTokenClaims> {
     if (!looksLikeJwt(token)) throw new AccessTokenRejected('malformed');
     let payload: unknown;
     try {
-      const result = await jwtVerify(token, (header: JWTHeaderParameters) => this.resolveKey(header), {
-        issuer: this.config.issuer,
-        audience: options.audience,
-        typ: 'at+jwt',
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        requiredClaims: ['sub', 'exp', 'iat', 'jti', 'client_id'],
-        currentDate: options.allowExpired ? new Date(0) : undefined,
-      });
+      const result = await jwtVerify(
+        token,
+        (header: JWTHeaderParameters) => this.resolveKey(header),
+        {
+          issuer: this.config.issuer,
+          audience: options.audience,
+          typ: 'at+jwt',
+          clockTolerance: CLOCK_TOLERANCE_SECONDS,
+          requiredClaims: ['sub', 'exp', 'iat', 'jti', 'client_id'],
+          currentDate: options.allowExpired ? new Date(0) : undefined,
+        },
+      );
       payload = result.payload;
     } catch (err) {
       throw new AccessTokenRejected(rejectionReason(err));

@@ -30,7 +30,6 @@ export interface PublicKeyEntry {
   publicKey: CryptoKey;
 }
 
-
 export interface KeySummary {
   kid: string;
   use: KeyUse;
@@ -154,8 +153,13 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  private async generate(use: KeyUse, state: KeyState, activateAt: Date): Promise<SigningKeyEntity> {
-    const alg = use === 'access_token' ? this.config.tokens.accessTokenAlg : this.config.tokens.idTokenAlg;
+  private async generate(
+    use: KeyUse,
+    state: KeyState,
+    activateAt: Date,
+  ): Promise<SigningKeyEntity> {
+    const alg =
+      use === 'access_token' ? this.config.tokens.accessTokenAlg : this.config.tokens.idTokenAlg;
     const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
@@ -190,35 +194,37 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
       const [newest, ...older] = due.map((row) => row.kid);
       const retireSql = `UPDATE signing_keys SET state = 'retired', retired_at = now(),
           expires_at = now() + make_interval(secs => $2)`;
-      await this.dataSource.transaction(async (tx) => {
-        await tx.query(`${retireSql} WHERE use = $1 AND state = 'active'`, [
-          use,
-          this.retireWindowSeconds(),
-        ]);
-        // An older pending key that never signed anything can go straight to retired.
-        if (older.length > 0) {
-          await tx.query(`${retireSql} WHERE use = $1 AND state = 'pending' AND kid = ANY($3)`, [
+      await this.dataSource
+        .transaction(async (tx) => {
+          await tx.query(`${retireSql} WHERE use = $1 AND state = 'active'`, [
             use,
             this.retireWindowSeconds(),
-            older,
           ]);
-        }
-        const promoted = returnedRows(
-          await tx.query(
-            `UPDATE signing_keys SET state = 'active' WHERE kid = $1 AND state = 'pending' RETURNING kid`,
-            [newest],
-          ),
+          // An older pending key that never signed anything can go straight to retired.
+          if (older.length > 0) {
+            await tx.query(`${retireSql} WHERE use = $1 AND state = 'pending' AND kid = ANY($3)`, [
+              use,
+              this.retireWindowSeconds(),
+              older,
+            ]);
+          }
+          const promoted = returnedRows(
+            await tx.query(
+              `UPDATE signing_keys SET state = 'active' WHERE kid = $1 AND state = 'pending' RETURNING kid`,
+              [newest],
+            ),
+          );
+          if (promoted.length === 0) throw new PromotionLost();
+        })
+        .then(
+          () => {
+            changed = true;
+            logger.info({ use, kid: newest }, 'signing key promoted to active');
+          },
+          (err: unknown) => {
+            if (!(err instanceof PromotionLost)) throw err;
+          },
         );
-        if (promoted.length === 0) throw new PromotionLost();
-      }).then(
-        () => {
-          changed = true;
-          logger.info({ use, kid: newest }, 'signing key promoted to active');
-        },
-        (err: unknown) => {
-          if (!(err instanceof PromotionLost)) throw err;
-        },
-      );
     }
     if (changed) await this.bus.publish('keys', 'promoted');
     return changed;
@@ -262,7 +268,9 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
         publicKey: (await importJWK(row.public_jwk, row.alg)) as CryptoKey,
       });
       if (row.state === 'active') {
-        const jwk = JSON.parse(decryptPrivateKey(this.masterKey, row.kid, row.private_key_enc)) as JWK;
+        const jwk = JSON.parse(
+          decryptPrivateKey(this.masterKey, row.kid, row.private_key_enc),
+        ) as JWK;
         active.set(row.use, {
           kid: row.kid,
           alg: row.alg,
@@ -299,4 +307,3 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
 }
 
 class PromotionLost extends Error {}
-

@@ -12,7 +12,13 @@ import { SigningKeysService } from './signing-keys.service.js';
 @Module({
   imports: [TypeOrmModule.forFeature([SigningKeyEntity, RevokedJtiEntity])],
   controllers: [KeysAdminController],
-  providers: [SigningKeysService, RevocationListService, AccessTokensService, KeysAdminService, BearerTokenGuard],
+  providers: [
+    SigningKeysService,
+    RevocationListService,
+    AccessTokensService,
+    KeysAdminService,
+    BearerTokenGuard,
+  ],
   exports: [SigningKeysService, AccessTokensService],
 })
 export class TokensModule {}

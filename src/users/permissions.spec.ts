@@ -31,7 +31,10 @@ describe('resolveScopes', () => {
       ok: false,
       denied: ['admin'],
     });
-    expect(resolveScopes(['user'], new Set(['reports:read']))).toEqual({ ok: false, denied: ['user'] });
+    expect(resolveScopes(['user'], new Set(['reports:read']))).toEqual({
+      ok: false,
+      denied: ['user'],
+    });
   });
 
   it('never grants an empty scope', () => {
@@ -56,6 +59,11 @@ describe('scope syntax', () => {
   });
 
   it('orders user-tier first, then by name', () => {
-    expect(orderScopes(['zeta', 'admin', 'alpha', 'user'])).toEqual(['user', 'admin', 'alpha', 'zeta']);
+    expect(orderScopes(['zeta', 'admin', 'alpha', 'user'])).toEqual([
+      'user',
+      'admin',
+      'alpha',
+      'zeta',
+    ]);
   });
 });

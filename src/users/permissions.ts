@@ -36,7 +36,8 @@ export function parseScope(value: string): string[] | null {
 /** Expands roles into the user-tier permissions they grant. */
 export function permissionsOfRoles(roles: Iterable<string>): Set<string> {
   const held = new Set<string>();
-  for (const role of roles) for (const permission of BUILT_IN_ROLES[role] ?? []) held.add(permission);
+  for (const role of roles)
+    for (const permission of BUILT_IN_ROLES[role] ?? []) held.add(permission);
   return held;
 }
 
@@ -48,7 +49,10 @@ export type ScopeResolution = { ok: true; scopes: string[] } | { ok: false; deni
  * level (user-tier first, then service-tier by name) and de-duplicated. A scope that is not
  * held is reported, so the caller can answer `invalid_scope`; an empty result is never granted.
  */
-export function resolveScopes(requested: Iterable<string>, held: ReadonlySet<string>): ScopeResolution {
+export function resolveScopes(
+  requested: Iterable<string>,
+  held: ReadonlySet<string>,
+): ScopeResolution {
   const granted = new Set<string>();
   const denied: string[] = [];
   for (const scope of requested) {

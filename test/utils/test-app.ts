@@ -111,3 +111,33 @@ export function tokenRequest(
     body: params instanceof URLSearchParams ? params : new URLSearchParams(params),
   });
 }
+
+/** POST a form body (a string is sent as is, e.g. to repeat or mis-encode parameters). */
+export function postForm(
+  url: string,
+  body: Record<string, string> | URLSearchParams | string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body: typeof body === 'string' || body instanceof URLSearchParams ? body : new URLSearchParams(body),
+  });
+}
+
+/**
+ * Polls `check` until it returns true, for at most `timeoutMs`: eventual consistency across
+ * processes (LISTEN/NOTIFY), never a timing assertion. Returns the last result.
+ */
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs = 2000,
+  intervalMs = 25,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

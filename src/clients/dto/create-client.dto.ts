@@ -13,7 +13,11 @@ import {
   MaxLength,
 } from 'class-validator';
 
-export const SUPPORTED_GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
+export const SUPPORTED_GRANT_TYPES = [
+  'client_credentials',
+  'authorization_code',
+  'refresh_token',
+] as const;
 export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
 /** RFC 6749 §3.3 scope-token. */
 export const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
@@ -31,7 +35,8 @@ export class CreateClientDto {
 
   @ApiPropertyOptional({
     enum: AUTH_METHODS,
-    description: 'Defaults to client_secret_basic for confidential clients and none for public ones.',
+    description:
+      'Defaults to client_secret_basic for confidential clients and none for public ones.',
   })
   @IsOptional()
   @IsIn(AUTH_METHODS)
@@ -58,7 +63,10 @@ export class CreateClientDto {
   @IsArray()
   @ArrayMaxSize(100)
   @ArrayUnique()
-  @Matches(SCOPE_TOKEN_PATTERN, { each: true, message: 'each scope must be an RFC 6749 scope token' })
+  @Matches(SCOPE_TOKEN_PATTERN, {
+    each: true,
+    message: 'each scope must be an RFC 6749 scope token',
+  })
   allowed_scopes?: string[];
 
   @ApiPropertyOptional({
@@ -73,7 +81,10 @@ export class CreateClientDto {
   @IsIn(['user', 'admin'], { each: true })
   service_account_roles?: string[];
 
-  @ApiPropertyOptional({ format: 'uuid', description: 'The user who owns this client, for audit attribution.' })
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'The user who owns this client, for audit attribution.',
+  })
   @IsOptional()
   @IsUUID()
   owner_user_id?: string;

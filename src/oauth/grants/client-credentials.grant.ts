@@ -3,7 +3,12 @@ import type { ClientRecord } from '../../clients/client-record.js';
 import { InvalidScope, InvalidTarget, UnauthorizedClient } from '../../common/oauth-errors.js';
 import { ResourcesService } from '../../resources/resources.service.js';
 import { AccessTokensService } from '../../tokens/access-tokens.service.js';
-import { isUserTier, parseScope, permissionsOfRoles, resolveScopes } from '../../users/permissions.js';
+import {
+  isUserTier,
+  parseScope,
+  permissionsOfRoles,
+  resolveScopes,
+} from '../../users/permissions.js';
 import type { GrantContext, TokenGrant, TokenResponse } from './token-grant.js';
 
 export const CLIENT_CREDENTIALS = 'client_credentials';
@@ -39,7 +44,8 @@ export class ClientCredentialsGrant implements TokenGrant {
       requested = [...held];
     } else {
       const parsed = parseScope(scopeParam);
-      if (parsed === null) throw new InvalidScope('scope is not a space-delimited list of scope tokens');
+      if (parsed === null)
+        throw new InvalidScope('scope is not a space-delimited list of scope tokens');
       requested = parsed;
     }
     const resolution = resolveScopes(requested, held);
@@ -59,7 +65,12 @@ export class ClientCredentialsGrant implements TokenGrant {
       ttlSeconds: target.accessTokenTtlSeconds ?? undefined,
       owner: client.ownerUserId,
     });
-    return { access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn, scope };
+    return {
+      access_token: issued.token,
+      token_type: 'Bearer',
+      expires_in: issued.expiresIn,
+      scope,
+    };
   }
 }
 
