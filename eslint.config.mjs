@@ -19,7 +19,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ['eslint.config.mjs'],
+    // Plain JavaScript (config, jest global setup): linted without type information.
+    files: ['**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' },
+    },
   },
 );

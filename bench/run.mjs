@@ -294,6 +294,7 @@ async function createServiceClient(baseUrl, adminToken) {
 // Load
 
 function cannon(options) {
+  if (state.cleaning) throw new Error('interrupted');
   const instance = autocannon({ connections: CONNECTIONS, timeout: 10, ...options });
   state.cannon = instance;
   return instance.then(

@@ -12,4 +12,5 @@ export interface ClientRecord {
   readonly allowedScopes: readonly string[];
   readonly serviceRoles: readonly string[];
   readonly ownerUserId: string | null;
+  readonly logoUri: string | null;
 }

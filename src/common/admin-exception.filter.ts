@@ -8,11 +8,21 @@ import {
 import type { Request, Response } from 'express';
 import { BearerChallengeError } from '../auth-guards/auth-guards.errors.js';
 import { ClientsErrorCode } from '../clients/clients.errors.js';
+import { SessionsErrorCode } from '../sessions/sessions.errors.js';
 import { TokensErrorCode } from '../tokens/tokens.errors.js';
+import { UsersErrorCode } from '../users/users.errors.js';
+import { WebauthnErrorCode } from '../webauthn/webauthn.errors.js';
 import { CommonErrorCode, DomainError, assertUnreachable } from './admin-errors.js';
 import { logger } from './logger.js';
+import { OAuthError } from './oauth-errors.js';
 
-export type AdminErrorCode = CommonErrorCode | ClientsErrorCode | TokensErrorCode;
+export type AdminErrorCode =
+  | CommonErrorCode
+  | ClientsErrorCode
+  | TokensErrorCode
+  | UsersErrorCode
+  | SessionsErrorCode
+  | WebauthnErrorCode;
 
 /** Every admin error code mapped to its status. A new code fails to compile until it is here. */
 export function statusOf(code: AdminErrorCode): number {
@@ -38,6 +48,30 @@ export function statusOf(code: AdminErrorCode): number {
       return HttpStatus.UNSUPPORTED_MEDIA_TYPE;
     case TokensErrorCode.NoSigningKey:
       return HttpStatus.SERVICE_UNAVAILABLE;
+    case UsersErrorCode.UnknownRole:
+    case UsersErrorCode.InvalidCursor:
+    case UsersErrorCode.RoleIsBuiltIn:
+    case WebauthnErrorCode.SetupTokenInvalid:
+    case WebauthnErrorCode.ChallengeInvalid:
+    case WebauthnErrorCode.VerificationFailed:
+    case WebauthnErrorCode.UnknownCredential:
+    case WebauthnErrorCode.CounterRegression:
+      return HttpStatus.BAD_REQUEST;
+    case UsersErrorCode.UserNotFound:
+    case UsersErrorCode.RoleNotFound:
+    case WebauthnErrorCode.CredentialNotFound:
+      return HttpStatus.NOT_FOUND;
+    case UsersErrorCode.EmailTaken:
+    case UsersErrorCode.RoleNameTaken:
+    case UsersErrorCode.RoleInUse:
+    case WebauthnErrorCode.CredentialAlreadyRegistered:
+    case WebauthnErrorCode.LastPasskey:
+      return HttpStatus.CONFLICT;
+    case SessionsErrorCode.SignInRequired:
+      return HttpStatus.UNAUTHORIZED;
+    case SessionsErrorCode.CsrfTokenInvalid:
+    case WebauthnErrorCode.UserDisabled:
+      return HttpStatus.FORBIDDEN;
     default:
       return assertUnreachable(code);
   }
@@ -83,6 +117,10 @@ function toBody(exception: unknown, requestId: string | undefined): AdminErrorBo
     };
   }
   if (exception instanceof HttpException) return fromHttpException(exception);
+  // Form parsing on browser routes reports in OAuth terms (415, 413, bad encoding).
+  if (exception instanceof OAuthError && exception.status < 500) {
+    return { statusCode: exception.status, code: exception.error, message: exception.description };
+  }
   return {
     statusCode: HttpStatus.INTERNAL_SERVER_ERROR,
     code: 'internal_error',
