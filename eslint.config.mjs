@@ -27,4 +27,14 @@ export default tseslint.config(
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly' },
     },
   },
+  {
+    // The pages' browser scripts (served from /assets): plain JavaScript in the browser.
+    files: ['views/assets/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: 'script',
+      parserOptions: { projectService: false, project: null },
+      globals: { window: 'readonly', document: 'readonly', fetch: 'readonly' },
+    },
+  },
 );

@@ -12,6 +12,8 @@ const common = {
   transform,
 };
 module.exports = {
+  // Per-project testTimeout is not applied by jest; the global one is.
+  testTimeout: 60000,
   projects: [
     { ...common, displayName: 'unit', roots: ['<rootDir>/src'], testMatch: ['**/*.spec.ts'] },
     {
@@ -22,6 +24,16 @@ module.exports = {
       globalSetup: '<rootDir>/test/global-setup.mjs',
       globalTeardown: '<rootDir>/test/global-teardown.mjs',
       testTimeout: 30000,
+    },
+    {
+      // A real Chromium with a virtual WebAuthn authenticator (test/browser/).
+      ...common,
+      displayName: 'browser',
+      roots: ['<rootDir>/test'],
+      testMatch: ['**/*.browser-spec.ts'],
+      globalSetup: '<rootDir>/test/global-setup.mjs',
+      globalTeardown: '<rootDir>/test/global-teardown.mjs',
+      testTimeout: 60000,
     },
   ],
 };

@@ -9,7 +9,11 @@ import { DiscoveryModule } from './discovery/discovery.module.js';
 import { HealthModule } from './health/health.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
 import { ResourcesModule } from './resources/resources.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
+import { UsersModule } from './users/users.module.js';
+import { ViewsModule } from './views/views.module.js';
+import { WebauthnModule } from './webauthn/webauthn.module.js';
 
 @Module({})
 export class AppModule {
@@ -23,6 +27,10 @@ export class AppModule {
         AuthGuardsModule,
         ResourcesModule,
         ClientsModule,
+        UsersModule,
+        SessionsModule,
+        WebauthnModule,
+        ViewsModule,
         OAuthModule,
         DiscoveryModule,
         HealthModule,

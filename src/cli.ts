@@ -20,7 +20,7 @@ async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const config = loadConfig();
   // The CLI's own output is the result; routine logs go to stderr only when they matter.
-  configureLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn');
+  configureLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', { stderr: true });
   switch (command) {
     case 'migrate':
       return migrate(config);

@@ -6,15 +6,18 @@ import type { AppConfig } from './config/app-config.js';
 import { AppModule } from './app.module.js';
 import { adminJsonBody } from './common/admin-body.js';
 import { AdminExceptionFilter } from './common/admin-exception.filter.js';
+import { browserFormBody } from './common/form-body.js';
 import { sendOAuthError, type RawRequest, type RawResponse } from './common/http.js';
 import { NestPinoLogger } from './common/logger.js';
 import { MethodNotAllowed } from './common/oauth-errors.js';
 import type { ProtocolEndpoint } from './common/protocol-endpoint.js';
 import { requestContext } from './common/request-context.js';
 import { DiscoveryEndpoints } from './discovery/discovery.endpoints.js';
+import { AnonymousEndpoint } from './oauth/anonymous.endpoint.js';
 import { IntrospectionEndpoint } from './oauth/introspection.endpoint.js';
 import { RevocationEndpoint } from './oauth/revocation.endpoint.js';
 import { TokenEndpoint } from './oauth/token.endpoint.js';
+import { UserInfoEndpoint } from './oauth/userinfo.endpoint.js';
 
 export async function createApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.forRoot(config), {
@@ -41,10 +44,20 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
       app.get(TokenEndpoint),
       app.get(IntrospectionEndpoint),
       app.get(RevocationEndpoint),
+      app.get(UserInfoEndpoint),
+      app.get(AnonymousEndpoint),
       ...app.get(DiscoveryEndpoints).endpoints,
     ]),
   );
+  // Admin responses carry secrets (client secrets, setup links) and personal data: never cached.
+  http.use('/admin', (_req: RawRequest, res: RawResponse, next: NextFunction) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
   http.use('/admin', adminJsonBody(config.http.bodyLimitBytes));
+  // Passkey ceremonies are JSON, like the admin API; the account page and sign-out post forms.
+  http.use('/webauthn', adminJsonBody(config.http.bodyLimitBytes));
+  http.use(['/account', '/logout'], browserFormBody(config.http.bodyLimitBytes));
 
   app.useGlobalFilters(new AdminExceptionFilter());
   app.useGlobalPipes(
@@ -55,7 +68,8 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
       stopAtFirstError: false,
     }),
   );
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  // A clean shutdown exits 0 (and flushes the logger) instead of re-raising the signal.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
 
   const document = SwaggerModule.createDocument(
     app,

@@ -11,6 +11,8 @@ export function adminDatabaseUrl() {
  * through the environment; the first app to boot migrates it (under an advisory lock).
  */
 export default async function globalSetup() {
+  // Several jest projects (e2e, browser) share one database: create it once.
+  if (process.env.LATCHKEY_TEST_DATABASE) return;
   const name = `latchkey_test_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: adminDatabaseUrl() });
   await client.connect();

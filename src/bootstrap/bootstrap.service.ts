@@ -3,6 +3,8 @@ import { AppConfig } from '../config/app-config.js';
 import { ClientsErrorCode } from '../clients/clients.errors.js';
 import { ClientsService } from '../clients/clients.service.js';
 import { DomainError } from '../common/admin-errors.js';
+import { UsersService } from '../users/users.service.js';
+import { SetupTokensService } from '../webauthn/setup-tokens.service.js';
 
 /** The admin service client has a fixed id, so bootstrap can find it again. */
 export const ADMIN_CLIENT_ID = 'latchkey-admin';
@@ -12,7 +14,7 @@ export interface BootstrapResult {
   client_id: string;
   /** Shown only when the client was created or its secret rotated by this run. */
   client_secret: string | null;
-  /** The first admin user's passkey enrollment link, once passkey enrollment exists. */
+  /** The first admin user's one-time passkey enrollment link; only when this run created it. */
   setup_url: string | null;
   created: boolean;
 }
@@ -22,17 +24,27 @@ export class BootstrapService {
   constructor(
     private readonly config: AppConfig,
     private readonly clients: ClientsService,
+    private readonly users: UsersService,
+    private readonly setupTokens: SetupTokensService,
   ) {}
 
   /** Creates what is missing; creates nothing on later runs unless asked to rotate the secret. */
   async run(options: { rotateSecret?: boolean } = {}): Promise<BootstrapResult> {
-    const result: BootstrapResult = {
+    const client = await this.ensureAdminClient(options.rotateSecret ?? false);
+    const setupUrl = await this.ensureAdminUser();
+    return {
       issuer: this.config.issuer,
       client_id: ADMIN_CLIENT_ID,
-      client_secret: null,
-      setup_url: null,
-      created: false,
+      client_secret: client.secret,
+      setup_url: setupUrl,
+      created: client.created || setupUrl !== null,
     };
+  }
+
+  /** The admin client's secret when this run created the client or rotated its secret. */
+  private async ensureAdminClient(
+    rotateSecret: boolean,
+  ): Promise<{ secret: string | null; created: boolean }> {
     try {
       const created = await this.clients.create(
         {
@@ -44,16 +56,38 @@ export class BootstrapService {
         },
         { id: ADMIN_CLIENT_ID },
       );
-      result.client_secret = created.client_secret ?? null;
-      result.created = true;
-      return result;
+      return { secret: created.client_secret ?? null, created: true };
     } catch (err) {
       if (!(err instanceof DomainError) || err.code !== ClientsErrorCode.ClientIdTaken) throw err;
     }
-    if (options.rotateSecret) {
-      result.client_secret = (await this.clients.rotateSecret(ADMIN_CLIENT_ID)).client_secret;
-    }
-    return result;
+    if (!rotateSecret) return { secret: null, created: false };
+    const rotated = await this.clients.rotateSecret(ADMIN_CLIENT_ID);
+    return { secret: rotated.client_secret, created: false };
+  }
+
+  /**
+   * A first admin user (ADMIN_EMAIL) when no user holds the admin role, and a setup link to
+   * enroll their passkey. An existing user with that email is given the admin role instead.
+   */
+  private async ensureAdminUser(): Promise<string | null> {
+    if (await this.users.anyWithRole('admin')) return null;
+    const email = this.config.bootstrap.adminEmail;
+    const existing = await this.users.findByEmail(email);
+    const userId =
+      existing === null
+        ? (
+            await this.users.create({
+              email,
+              display_name: 'Administrator',
+              roles: ['user', 'admin'],
+            })
+          ).id
+        : (
+            await this.users.update(existing.id, {
+              roles: [...new Set([...existing.roles, 'admin'])],
+            })
+          ).id;
+    return (await this.setupTokens.issue(userId)).setup_url;
   }
 }
 
@@ -80,7 +114,14 @@ export function describeBootstrap(result: BootstrapResult, adminAudience: string
       '  Admin client secret:  (already issued; rotate with `npm run cli -- bootstrap --rotate-secret`)',
     );
   }
-  if (result.setup_url !== null) lines.push(`  Admin passkey setup:  ${result.setup_url}`);
+  if (result.setup_url !== null) {
+    lines.push(
+      '',
+      '  First admin user created. Open this one-time link to enroll their passkey:',
+      `    ${result.setup_url}`,
+      '  (it expires; issue a new one with POST /admin/users/{id}/setup-link)',
+    );
+  }
   lines.push('');
   return lines.join('\n');
 }

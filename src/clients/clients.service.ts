@@ -58,11 +58,13 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
 
   /** Hot path: the client as the protocol endpoints see it, from memory once cached. */
   async findRecord(id: string): Promise<ClientRecord | null> {
+    if (!isStorableId(id)) return null;
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached;
+    const generation = this.cache.generation;
     const row = await this.clients.findOne({ where: { id } });
     const record = row ? toRecord(row) : null;
-    this.cache.set(id, record);
+    this.cache.set(id, record, generation);
     return record;
   }
 
@@ -173,8 +175,8 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async remove(id: string): Promise<void> {
-    const result = await this.clients.delete({ id });
-    if (!result.affected) throw notFound();
+    const result = isStorableId(id) ? await this.clients.delete({ id }) : null;
+    if (!result?.affected) throw notFound();
     await this.bus.publish('clients', id);
   }
 
@@ -199,7 +201,7 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async getEntity(id: string): Promise<ClientEntity> {
-    const entity = id.length <= 512 ? await this.clients.findOne({ where: { id } }) : null;
+    const entity = isStorableId(id) ? await this.clients.findOne({ where: { id } }) : null;
     if (!entity) throw notFound();
     return entity;
   }
@@ -219,6 +221,11 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
+/** PostgreSQL text cannot hold NUL, so such an id names no client (rather than failing the query). */
+function isStorableId(id: string): boolean {
+  return id.length <= 512 && !id.includes('\u0000');
+}
+
 function notFound(): ClientsError {
   return new ClientsError(ClientsErrorCode.ClientNotFound, 'client not found');
 }
@@ -235,6 +242,7 @@ function toRecord(row: ClientEntity): ClientRecord {
     allowedScopes: row.allowedScopes,
     serviceRoles: row.serviceRoles,
     ownerUserId: row.ownerUserId,
+    logoUri: row.logoUri,
   };
 }
 
@@ -264,6 +272,8 @@ function encodeCursor(row: ClientEntity): string {
   return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
 }
 
+const CURSOR_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
 function decodeCursor(cursor: string): [string, string] {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -272,7 +282,10 @@ function decodeCursor(cursor: string): [string, string] {
       value.length === 2 &&
       typeof value[0] === 'string' &&
       typeof value[1] === 'string' &&
-      !Number.isNaN(Date.parse(value[0]))
+      // Only the canonical form encodeCursor writes: Date.parse accepts strings PostgreSQL rejects.
+      CURSOR_TIMESTAMP.test(value[0]) &&
+      new Date(value[0]).toISOString() === value[0] &&
+      isStorableId(value[1])
     ) {
       return [value[0], value[1]];
     }

@@ -44,10 +44,23 @@ export function adminJsonBody(limitBytes: number) {
     req.on('end', () => {
       if (done) return;
       done = true;
+      let hasNul = false;
       try {
-        req.body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+        req.body = JSON.parse(Buffer.concat(chunks).toString('utf8'), (_key, value: unknown) => {
+          if (typeof value === 'string' && value.includes('\u0000')) hasNul = true;
+          return value;
+        }) as unknown;
       } catch {
         return fail(res, 400, CommonErrorCode.MalformedJson, 'request body is not valid JSON');
+      }
+      // PostgreSQL text cannot hold NUL: refuse it here rather than fail the query with a 500.
+      if (hasNul) {
+        return fail(
+          res,
+          400,
+          CommonErrorCode.ValidationFailed,
+          'strings must not contain NUL characters',
+        );
       }
       if (typeof req.body !== 'object' || req.body === null || Array.isArray(req.body)) {
         return fail(

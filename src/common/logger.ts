@@ -29,15 +29,21 @@ const REDACT = [
   'req.headers.cookie',
 ];
 
-/** The process-wide structured logger, JSON on stdout. Levels are set by `configureLogger`. */
-export let logger: Logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
-  base: { service: 'latchkey' },
-  redact: { paths: REDACT, censor: '[redacted]' },
-});
+const OPTIONS = { base: { service: 'latchkey' }, redact: { paths: REDACT, censor: '[redacted]' } };
 
-export function configureLogger(level: LogLevel): Logger {
-  logger.level = level;
+/** The process-wide structured logger, JSON on stdout. Levels are set by `configureLogger`. */
+export let logger: Logger = pino({ level: process.env.LOG_LEVEL ?? 'info', ...OPTIONS });
+
+/**
+ * Sets the level. `stderr` moves the log lines off stdout: the CLI prints its result there
+ * (`bootstrap --json`), and a log line in between would break it.
+ */
+export function configureLogger(level: LogLevel, options: { stderr?: boolean } = {}): Logger {
+  if (options.stderr) {
+    logger = pino({ level, ...OPTIONS }, pino.destination({ dest: 2, sync: true }));
+  } else {
+    logger.level = level;
+  }
   return logger;
 }
 

@@ -71,11 +71,67 @@ export class MethodNotAllowed extends OAuthError {
 export class PayloadTooLarge extends OAuthError {
   readonly error = 'invalid_request';
   override readonly status = 413;
+  /** The rest of the body is not read: close the connection instead of draining it. */
+  override headers(): Record<string, string> {
+    return { Connection: 'close' };
+  }
 }
 
 export class UnsupportedMediaType extends OAuthError {
   readonly error = 'invalid_request';
   override readonly status = 415;
+}
+
+/**
+ * RFC 6750 §3.1: the bearer token is expired, revoked, malformed or otherwise unusable. The
+ * description is a fixed server string (never client input), so it is safe in the header.
+ */
+export class InvalidToken extends OAuthError {
+  readonly error = 'invalid_token';
+  override readonly status = 401;
+  override headers(): Record<string, string> {
+    return {
+      'WWW-Authenticate': `Bearer error="invalid_token", error_description="${this.description}"`,
+    };
+  }
+}
+
+/** RFC 6750 §3: a request without a bearer token gets a bare challenge, without error code. */
+export class BearerTokenMissing extends OAuthError {
+  readonly error = 'invalid_token';
+  override readonly status = 401;
+  override headers(): Record<string, string> {
+    return { 'WWW-Authenticate': 'Bearer realm="latchkey"' };
+  }
+}
+
+/** RFC 6750 §3.1: the token is valid but lacks the scope the resource needs. */
+export class InsufficientScope extends OAuthError {
+  readonly error = 'insufficient_scope';
+  override readonly status = 403;
+  constructor(
+    description: string,
+    readonly requiredScope: string,
+  ) {
+    super(description);
+  }
+  override headers(): Record<string, string> {
+    return {
+      'WWW-Authenticate': `Bearer error="insufficient_scope", error_description="${this.description}", scope="${this.requiredScope}"`,
+    };
+  }
+}
+
+/** A fixed-window limit was hit; `Retry-After` says when the window ends (RFC 6585 §4). */
+export class TooManyRequests extends OAuthError {
+  readonly error = 'invalid_request';
+  override readonly status = 429;
+  constructor(readonly retryAfterSeconds: number) {
+    super('too many requests');
+  }
+  override headers(): Record<string, string> {
+    return { 'Retry-After': String(this.retryAfterSeconds) };
+  }
 }
 
 /** Anything not meant for the client. The description never carries internal detail. */

@@ -24,7 +24,7 @@ export function requestContext(req: RawRequest, res: RawResponse, next: NextFunc
         {
           reqId: id,
           method: req.method,
-          path: query === -1 ? url : url.slice(0, query),
+          path: redactPath(query === -1 ? url : url.slice(0, query)),
           status: res.statusCode,
           ms: Number(process.hrtime.bigint() - started) / 1e6,
           ip: req.ip,
@@ -34,4 +34,9 @@ export function requestContext(req: RawRequest, res: RawResponse, next: NextFunc
     });
   }
   next();
+}
+
+/** Setup links carry their one-time token in the path: keep it out of the access log. */
+function redactPath(path: string): string {
+  return path.startsWith('/setup/') ? '/setup/[redacted]' : path;
 }

@@ -7,9 +7,13 @@ export const ROUTES = {
   oauthAuthorizationServer: '/.well-known/oauth-authorization-server',
   jwks: '/.well-known/jwks.json',
   protectedResource: '/.well-known/oauth-protected-resource',
+  authorize: '/oauth/authorize',
+  authorizeDecision: '/oauth/authorize/decision',
   token: '/oauth/token',
   introspect: '/oauth/introspect',
   revoke: '/oauth/revoke',
+  userinfo: '/oauth/userinfo',
+  anonymous: '/oauth/anonymous',
 } as const;
 
 export const PROTECTED_RESOURCE_METADATA_PATH = ROUTES.protectedResource;

@@ -74,6 +74,11 @@ export class AppConfig {
     anonymousTokenTtlSeconds: number;
   };
 
+  bootstrap: {
+    /** The first admin user's email (lower case). */
+    adminEmail: string;
+  };
+
   get embedded(): boolean {
     return this.database.url === null;
   }
@@ -139,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     setupLinkTtlSeconds: raw.SETUP_LINK_TTL_SECONDS ?? 24 * 3600,
     anonymousTokenTtlSeconds: raw.ANONYMOUS_TOKEN_TTL_SECONDS ?? 600,
   };
+  config.bootstrap = { adminEmail: (raw.ADMIN_EMAIL ?? 'admin@localhost').toLowerCase() };
   return config;
 }
 

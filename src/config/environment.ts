@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import {
+  IsEmail,
   IsIn,
   IsInt,
   IsOptional,
@@ -190,6 +191,11 @@ export class EnvironmentVariables {
   @Min(30)
   @Max(86400)
   ANONYMOUS_TOKEN_TTL_SECONDS?: number;
+
+  /** Email of the first admin user, created by bootstrap when no user holds the admin role. */
+  @IsOptional()
+  @IsEmail({ require_tld: false })
+  ADMIN_EMAIL?: string;
 }
 
 export class ConfigError extends Error {

@@ -12,6 +12,9 @@ export function dataSourceOptions(config: AppConfig): DataSourceOptions {
     migrationsTableName: 'migrations',
     synchronize: false,
     logging: false,
+    // Ids default to the built-in gen_random_uuid() in the migrations; PGlite has neither
+    // uuid-ossp nor pgcrypto, so TypeORM must not try to install them.
+    installExtensions: false,
   };
   if (config.database.url !== null) {
     return { ...base, url: config.database.url, extra: { max: 10, application_name: 'latchkey' } };

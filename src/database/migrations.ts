@@ -1,5 +1,12 @@
 import { Foundation1795400000000 } from '../../migrations/1795400000000-foundation.js';
 import { People1795500000000 } from '../../migrations/1795500000000-people.js';
+import { TokenLineage1795600000000 } from '../../migrations/1795600000000-token-lineage.js';
+import { EnrollmentChallenges1795700000000 } from '../../migrations/1795700000000-enrollment-challenges.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
-export const MIGRATIONS = [Foundation1795400000000, People1795500000000];
+export const MIGRATIONS = [
+  Foundation1795400000000,
+  People1795500000000,
+  TokenLineage1795600000000,
+  EnrollmentChallenges1795700000000,
+];

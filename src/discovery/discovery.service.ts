@@ -6,6 +6,25 @@ import { ROUTES } from '../common/routes.js';
 import { GrantRegistry } from '../oauth/grants/grant-registry.js';
 import { USER_TIER } from '../users/permissions.js';
 
+const OIDC_SCOPES_SUPPORTED = ['openid', 'profile', 'email', 'offline_access'];
+/** Claims of ID tokens and UserInfo (OIDC Core §2, §5.1). */
+const CLAIMS_SUPPORTED = [
+  'iss',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'auth_time',
+  'nonce',
+  'amr',
+  'azp',
+  'sid',
+  'at_hash',
+  'email',
+  'email_verified',
+  'name',
+];
+
 /**
  * The authorization server metadata (RFC 8414, OpenID Connect Discovery): one document for
  * both well-known paths, built once from the route constants and the grant registry, so it lists
@@ -20,17 +39,28 @@ export class DiscoveryService {
     const url = (path: string) => `${config.issuer}${path}`;
     this.metadata = prebuild({
       issuer: config.issuer,
+      authorization_endpoint: url(ROUTES.authorize),
       token_endpoint: url(ROUTES.token),
       jwks_uri: url(ROUTES.jwks),
       introspection_endpoint: url(ROUTES.introspect),
       revocation_endpoint: url(ROUTES.revoke),
+      userinfo_endpoint: url(ROUTES.userinfo),
       grant_types_supported: grants.supported(),
-      // RFC 8414 §2 requires the member; no response type is served before /authorize exists.
-      response_types_supported: [],
-      scopes_supported: [...USER_TIER],
-      token_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS],
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256'],
+      // RFC 9207: every authorization response carries `iss`.
+      authorization_response_iss_parameter_supported: true,
+      prompt_values_supported: ['none', 'login', 'consent'],
+      scopes_supported: [...OIDC_SCOPES_SUPPORTED, ...USER_TIER],
+      // `none`: public clients, at the token endpoint with PKCE, and to revoke their tokens.
+      token_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS, 'none'],
       introspection_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS],
-      revocation_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS],
+      revocation_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS, 'none'],
+      subject_types_supported: ['public'],
+      // Only the configured algorithm has keys, so only it is offered.
+      id_token_signing_alg_values_supported: [config.tokens.idTokenAlg],
+      claims_supported: CLAIMS_SUPPORTED,
     });
     // RFC 9728 metadata for the admin API, which is itself a protected resource.
     this.protectedResource = prebuild({

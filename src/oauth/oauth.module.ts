@@ -1,22 +1,52 @@
 import { Module } from '@nestjs/common';
 import { ClientsModule } from '../clients/clients.module.js';
 import { ResourcesModule } from '../resources/resources.module.js';
+import { SessionsModule } from '../sessions/sessions.module.js';
 import { TokensModule } from '../tokens/tokens.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { ViewsModule } from '../views/views.module.js';
+import { AuthorizePages } from './authorize/authorize-pages.js';
+import { AuthorizeController } from './authorize/authorize.controller.js';
+import { AuthorizeService } from './authorize/authorize.service.js';
+import { ConsentCsrf } from './authorize/consent-csrf.js';
+import { ConsentsService } from './authorize/consents.service.js';
+import { AnonymousEndpoint } from './anonymous.endpoint.js';
+import { AuthorizationCodeGrant } from './grants/authorization-code.grant.js';
 import { ClientCredentialsGrant } from './grants/client-credentials.grant.js';
 import { GrantRegistry } from './grants/grant-registry.js';
+import { RefreshTokenGrant } from './grants/refresh-token.grant.js';
+import { UserTokens } from './grants/user-tokens.js';
 import { IntrospectionEndpoint } from './introspection.endpoint.js';
 import { RevocationEndpoint } from './revocation.endpoint.js';
 import { TokenEndpoint } from './token.endpoint.js';
+import { UserInfoEndpoint } from './userinfo.endpoint.js';
 
 @Module({
-  imports: [ClientsModule, TokensModule, ResourcesModule],
+  imports: [ClientsModule, TokensModule, ResourcesModule, UsersModule, SessionsModule, ViewsModule],
+  controllers: [AuthorizeController],
   providers: [
+    AuthorizeService,
+    AuthorizePages,
+    ConsentCsrf,
+    ConsentsService,
     ClientCredentialsGrant,
+    AuthorizationCodeGrant,
+    RefreshTokenGrant,
+    UserTokens,
     GrantRegistry,
     TokenEndpoint,
     IntrospectionEndpoint,
     RevocationEndpoint,
+    UserInfoEndpoint,
+    AnonymousEndpoint,
   ],
-  exports: [GrantRegistry, TokenEndpoint, IntrospectionEndpoint, RevocationEndpoint],
+  exports: [
+    GrantRegistry,
+    TokenEndpoint,
+    IntrospectionEndpoint,
+    RevocationEndpoint,
+    UserInfoEndpoint,
+    AnonymousEndpoint,
+  ],
 })
 export class OAuthModule {}

@@ -5,7 +5,9 @@ import { readForm, type RawRequest, type RawResponse } from '../common/http.js';
 import { UnauthorizedClient } from '../common/oauth-errors.js';
 import type { ProtocolEndpoint } from '../common/protocol-endpoint.js';
 import { ROUTES } from '../common/routes.js';
+import { SECRET_PREFIX } from '../common/crypto.js';
 import { AccessTokenRejected, AccessTokensService } from '../tokens/access-tokens.service.js';
+import { RefreshTokensService } from '../tokens/refresh-tokens.service.js';
 import { rejectRepeated, requireParam } from './form-rules.js';
 
 /** POST /oauth/revoke (RFC 7009). Public clients may revoke their own tokens. */
@@ -18,6 +20,7 @@ export class RevocationEndpoint implements ProtocolEndpoint {
     private readonly config: AppConfig,
     private readonly clientAuth: ClientAuthService,
     private readonly tokens: AccessTokensService,
+    private readonly refreshTokens: RefreshTokensService,
   ) {}
 
   async handle(req: RawRequest, res: RawResponse): Promise<void> {
@@ -25,11 +28,26 @@ export class RevocationEndpoint implements ProtocolEndpoint {
     rejectRepeated(form);
     const client = await this.clientAuth.authenticate(req.headers, form, { allowPublic: true });
     const token = requireParam(form, 'token');
-    // token_type_hint is only a hint (RFC 7009 §2.1); every token kind is tried.
+    // token_type_hint is only a hint (RFC 7009 §2.1); the token's own form decides.
+    if (token.startsWith(SECRET_PREFIX.refreshToken)) {
+      // RFC 7009 §2.1: revoking a refresh token also revokes the access tokens of its grant,
+      // which is its family.
+      const outcome = await this.refreshTokens.revoke(token, client.id);
+      if (outcome === 'wrong_client') {
+        throw new UnauthorizedClient('the token was not issued to this client');
+      }
+    } else {
+      await this.revokeAccessToken(token, client.id);
+    }
+    res.writeHead(200, { 'Cache-Control': 'no-store', Pragma: 'no-cache', 'Content-Length': 0 });
+    res.end();
+  }
+
+  private async revokeAccessToken(token: string, clientId: string): Promise<void> {
     try {
       const claims = await this.tokens.verify(token);
       // RFC 7009 §2.1: the server verifies the token was issued to the requesting client.
-      if (claims.client_id !== client.id) {
+      if (claims.client_id !== clientId) {
         throw new UnauthorizedClient('the token was not issued to this client');
       }
       await this.tokens.revoke(claims);
@@ -37,7 +55,5 @@ export class RevocationEndpoint implements ProtocolEndpoint {
       // RFC 7009 §2.2: an invalid, expired or unknown token is not an error.
       if (!(err instanceof AccessTokenRejected)) throw err;
     }
-    res.writeHead(200, { 'Cache-Control': 'no-store', Pragma: 'no-cache', 'Content-Length': 0 });
-    res.end();
   }
 }

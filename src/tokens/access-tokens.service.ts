@@ -4,6 +4,7 @@ import { AppConfig } from '../config/app-config.js';
 import { randomId } from '../common/crypto.js';
 import { RevocationListService } from './revocation-list.service.js';
 import { SigningKeysService } from './signing-keys.service.js';
+import { TokenFamiliesService } from './token-families.service.js';
 
 /** RFC 9068 §2.2 claims, plus Latchkey's `owner`, `act` and `sid`. */
 export interface AccessTokenClaims {
@@ -27,6 +28,10 @@ export interface IssueAccessToken {
   scope: string;
   ttlSeconds?: number;
   owner?: string | null;
+  /** The user's session id, for tokens issued to a person (claim `sid`). */
+  sid?: string | null;
+  /** The token family of a user grant: the token's jti is recorded there for revocation. */
+  familyId?: string;
 }
 
 export interface IssuedAccessToken {
@@ -54,6 +59,7 @@ export class AccessTokensService {
     private readonly config: AppConfig,
     private readonly keys: SigningKeysService,
     private readonly revocations: RevocationListService,
+    private readonly families: TokenFamiliesService,
   ) {}
 
   /** Signs an RFC 9068 access token (`typ: at+jwt`) with the active access-token key. */
@@ -72,9 +78,17 @@ export class AccessTokensService {
       scope: input.scope,
     };
     if (input.owner) claims.owner = input.owner;
+    if (input.sid) claims.sid = input.sid;
     const token = await new CompactSign(encoder.encode(JSON.stringify(claims)))
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
       .sign(key.privateKey);
+    // User tokens are remembered in their family; client_credentials skips this round trip.
+    // A family revoked meanwhile (a code replay or a sign-out racing this request) has the token
+    // revoked at once by recordAccessToken. The response still goes out: to the client that is
+    // the same as a revocation a moment later, and of concurrent redemptions exactly one wins.
+    if (input.familyId !== undefined) {
+      await this.families.recordAccessToken(input.familyId, claims.jti, claims.exp);
+    }
     return { token, claims, expiresIn };
   }
 

@@ -4,6 +4,8 @@ import { EventBus } from '../database/event-bus.service.js';
 import { logger } from '../common/logger.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
+/** `jti exp` lines per notification: well under PostgreSQL's 8000-byte NOTIFY payload limit. */
+const NOTIFY_BATCH = 100;
 
 /**
  * Revoked access-token ids. Persisted until the token's `exp` and mirrored in memory in every
@@ -26,8 +28,11 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
         void this.load().catch((err: unknown) => logger.error({ err }, 'revocation reload failed'));
         return;
       }
-      const [jti, exp] = data.split(' ');
-      if (jti && exp) this.revoked.set(jti, Number(exp));
+      // One notification may carry several `jti exp` lines (revokeMany).
+      for (const line of data.split('\n')) {
+        const [jti, exp] = line.split(' ');
+        if (jti && exp) this.revoked.set(jti, Number(exp));
+      }
     });
     await this.load();
     this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
@@ -43,20 +48,36 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
   }
 
   async revoke(jti: string, exp: number): Promise<void> {
-    if (exp * 1000 <= Date.now()) return;
+    await this.revokeMany([{ jti, exp }]);
+  }
+
+  /**
+   * Revokes many tokens with one INSERT and as few notifications as fit (NOTIFY payloads are
+   * limited to 8000 bytes): revoking a token family can touch every access token it issued.
+   */
+  async revokeMany(entries: readonly { jti: string; exp: number }[]): Promise<void> {
+    const now = Date.now() / 1000;
+    const live = entries.filter((entry) => entry.exp > now);
+    if (live.length === 0) return;
     await this.dataSource.query(
-      `INSERT INTO revoked_jtis (jti, expires_at) VALUES ($1, to_timestamp($2))
+      `INSERT INTO revoked_jtis (jti, expires_at)
+       SELECT jti, to_timestamp(exp) FROM unnest($1::text[], $2::bigint[]) AS t(jti, exp)
        ON CONFLICT (jti) DO NOTHING`,
-      [jti, exp],
+      [live.map((entry) => entry.jti), live.map((entry) => entry.exp)],
     );
-    await this.bus.publish('revoked_jti', `${jti} ${exp}`);
+    for (let i = 0; i < live.length; i += NOTIFY_BATCH) {
+      const lines = live.slice(i, i + NOTIFY_BATCH).map((entry) => `${entry.jti} ${entry.exp}`);
+      await this.bus.publish('revoked_jti', lines.join('\n'));
+    }
   }
 
   private async load(): Promise<void> {
     const rows = await this.dataSource.query<{ jti: string; exp: string }[]>(
       `SELECT jti, extract(epoch FROM expires_at)::bigint AS exp FROM revoked_jtis WHERE expires_at > now()`,
     );
-    this.revoked = new Map(rows.map((row) => [row.jti, Number(row.exp)]));
+    // Merge rather than replace: a revocation notified while the query ran may be missing from
+    // its rows, and revocations are never undone (the sweep drops them once expired).
+    for (const row of rows) this.revoked.set(row.jti, Number(row.exp));
   }
 
   /** Forgets expired entries in memory and deletes them from the table. */

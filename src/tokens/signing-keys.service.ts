@@ -60,6 +60,7 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
   private jwksDocument: PrebuiltDocument;
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | null = null;
+  private reloadAgain = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -230,12 +231,25 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     return changed;
   }
 
+  /**
+   * Coalesces reload requests. One that arrives while a reload runs may describe a change that
+   * reload already missed, so it makes exactly one more reload follow.
+   */
   private scheduleReload(): Promise<void> {
-    this.reloading ??= this.reload()
-      .catch((err: unknown) => logger.error({ err }, 'signing key reload failed'))
-      .finally(() => {
-        this.reloading = null;
-      });
+    if (this.reloading) {
+      this.reloadAgain = true;
+      return this.reloading;
+    }
+    this.reloading = (async () => {
+      do {
+        this.reloadAgain = false;
+        await this.reload().catch((err: unknown) =>
+          logger.error({ err }, 'signing key reload failed'),
+        );
+      } while (this.reloadAgain);
+    })().finally(() => {
+      this.reloading = null;
+    });
     return this.reloading;
   }
 

@@ -1,13 +1,17 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AccessTokensService } from './access-tokens.service.js';
+import { AuthorizationCodesService } from './authorization-codes.service.js';
 import { RevokedJtiEntity } from './entities/revoked-jti.entity.js';
 import { SigningKeyEntity } from './entities/signing-key.entity.js';
+import { IdTokensService } from './id-tokens.service.js';
 import { BearerTokenGuard } from '../auth-guards/bearer-token.guard.js';
 import { KeysAdminController } from './keys-admin.controller.js';
 import { KeysAdminService } from './keys-admin.service.js';
 import { RevocationListService } from './revocation-list.service.js';
+import { RefreshTokensService } from './refresh-tokens.service.js';
 import { SigningKeysService } from './signing-keys.service.js';
+import { TokenFamiliesService } from './token-families.service.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([SigningKeyEntity, RevokedJtiEntity])],
@@ -18,7 +22,18 @@ import { SigningKeysService } from './signing-keys.service.js';
     AccessTokensService,
     KeysAdminService,
     BearerTokenGuard,
+    TokenFamiliesService,
+    AuthorizationCodesService,
+    RefreshTokensService,
+    IdTokensService,
   ],
-  exports: [SigningKeysService, AccessTokensService],
+  exports: [
+    SigningKeysService,
+    AccessTokensService,
+    TokenFamiliesService,
+    AuthorizationCodesService,
+    RefreshTokensService,
+    IdTokensService,
+  ],
 })
 export class TokensModule {}

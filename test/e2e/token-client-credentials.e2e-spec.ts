@@ -1,4 +1,10 @@
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  jwtVerify,
+  type JSONWebKeySet,
+} from 'jose';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { ClientsService } from '../../src/clients/clients.service.js';
@@ -71,7 +77,10 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
     return response;
   }
 
-  async function issue(client: TestClient, params: Record<string, string> = {}): Promise<TokenBody> {
+  async function issue(
+    client: TestClient,
+    params: Record<string, string> = {},
+  ): Promise<TokenBody> {
     const response = await tokenRequest(sut.baseUrl, client, {
       grant_type: 'client_credentials',
       ...params,
@@ -94,7 +103,12 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
       expect(response.headers.get('pragma')).toBe('no-cache');
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
       const body = (await response.json()) as TokenBody;
-      expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'scope', 'token_type']);
+      expect(Object.keys(body).sort()).toEqual([
+        'access_token',
+        'expires_in',
+        'scope',
+        'token_type',
+      ]);
       expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900, scope: 'reports:read' });
       expect(body.refresh_token).toBeUndefined();
     });
@@ -161,7 +175,10 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
 
     it('adds the owner claim for a client owned by a user', async () => {
       const owner = randomUUID();
-      const client = await sut.createClient({ allowed_scopes: ['reports:read'], owner_user_id: owner });
+      const client = await sut.createClient({
+        allowed_scopes: ['reports:read'],
+        owner_user_id: owner,
+      });
       const body = await issue(client);
       const claims = decodeJwt(body.access_token);
       expect(claims.owner).toBe(owner);
@@ -222,7 +239,8 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
       const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
       await expectOAuthError(
         client,
-        () => tokenRequest(sut.baseUrl, client, { grant_type: 'client_credentials', scope: 'admin' }),
+        () =>
+          tokenRequest(sut.baseUrl, client, { grant_type: 'client_credentials', scope: 'admin' }),
         400,
         'invalid_scope',
         'the client may not request: admin',
@@ -243,10 +261,12 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
     it('cannot give a plain client a user-tier scope through the admin rules either', async () => {
       const clients = sut.app.get(ClientsService);
       const name = `tier ${randomUUID()}`;
-      await expect(clients.create({ client_name: name, allowed_scopes: ['admin'] })).rejects.toThrow(
-        'scope admin needs the client to be a service account with that role',
-      );
-      const rows = await sut.dataSource.query<unknown[]>(`SELECT id FROM clients WHERE name = $1`, [name]);
+      await expect(
+        clients.create({ client_name: name, allowed_scopes: ['admin'] }),
+      ).rejects.toThrow('scope admin needs the client to be a service account with that role');
+      const rows = await sut.dataSource.query<unknown[]>(`SELECT id FROM clients WHERE name = $1`, [
+        name,
+      ]);
       expect(rows).toHaveLength(0);
     });
 
@@ -260,8 +280,23 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
         sub: client.client_id,
         aud: sut.config.audiences.admin,
       });
-      // The default scope of an admin service account is what its role allows.
-      expect((await issue(client)).scope).toBe('admin');
+      // The default scope of an admin service account is what its role allows: the admin role
+      // holds the user and admin permissions, in hierarchy order.
+      expect((await issue(client)).scope).toBe('user admin');
+      expect((await issue(client, { scope: 'user' })).scope).toBe('user admin');
+    });
+
+    it('never grants user-tier scopes to a client that is not a service account', async () => {
+      const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
+      const response = await tokenRequest(sut.baseUrl, client, {
+        grant_type: 'client_credentials',
+        scope: 'user',
+      });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toEqual({
+        error: 'invalid_scope',
+        error_description: 'the client may not request: user',
+      });
     });
 
     it('lets the token of an admin service account call the admin API', async () => {
@@ -284,7 +319,8 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
       expect((await issue(client, { scope: 'user' })).scope).toBe('user');
       await expectOAuthError(
         client,
-        () => tokenRequest(sut.baseUrl, client, { grant_type: 'client_credentials', scope: 'admin' }),
+        () =>
+          tokenRequest(sut.baseUrl, client, { grant_type: 'client_credentials', scope: 'admin' }),
         400,
         'invalid_scope',
         'the client may not request: admin',
@@ -327,6 +363,7 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
       ['a tab', 'reports:read\treports:write'],
       ['a non-ASCII character', 'rapports:lé'],
       ['a scope token that is too long', 'x'.repeat(129)],
+      ['a NUL character', 'reports:read\u0000'],
     ])('refuses a malformed scope (%s)', async (_label, scope) => {
       const client = await sut.createClient({ allowed_scopes: ['reports:read', 'reports:write'] });
       await expectOAuthError(
@@ -374,6 +411,7 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
       ['not a URI', 'admin api'],
       ['a URI with a fragment', `http://127.0.0.1/admin#frag`],
       ['an empty value', ''],
+      ['a NUL character', 'http://127.0.0.1/admin\u0000'],
     ])('refuses %s with invalid_target', async (_label, resource) => {
       const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
       await expectOAuthError(
@@ -456,8 +494,7 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
       });
       await expectOAuthError(
         client,
-        () =>
-          postForm(tokenUrl, { grant_type: 'client_credentials', client_id: client.client_id }),
+        () => postForm(tokenUrl, { grant_type: 'client_credentials', client_id: client.client_id }),
         400,
         'unauthorized_client',
         'the client may not use the client_credentials grant',
@@ -502,7 +539,11 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
 
   describe('malformed HTTP requests', () => {
     it.each([
-      ['application/json', 'application/json', JSON.stringify({ grant_type: 'client_credentials' })],
+      [
+        'application/json',
+        'application/json',
+        JSON.stringify({ grant_type: 'client_credentials' }),
+      ],
       ['text/plain', 'text/plain', 'grant_type=client_credentials'],
       ['multipart/form-data', 'multipart/form-data; boundary=x', '--x--'],
     ])('answers 415 in OAuth JSON to a %s body', async (_label, contentType, body) => {
@@ -542,8 +583,7 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
       const padding = 'x'.repeat(sut.config.http.bodyLimitBytes);
       await expectOAuthError(
         client,
-        () =>
-          tokenRequest(sut.baseUrl, client, { grant_type: 'client_credentials', padding }),
+        () => tokenRequest(sut.baseUrl, client, { grant_type: 'client_credentials', padding }),
         413,
         'invalid_request',
         'request body is too large',
@@ -625,9 +665,13 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
     it('ignores the query string when routing and reading parameters', async () => {
       const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
       // RFC 6749 §3.2: parameters come from the body; the query carries none of them.
-      const response = await postForm(`${tokenUrl}?grant_type=password&scope=admin`, {
-        grant_type: 'client_credentials',
-      }, { authorization: basicAuth(client) });
+      const response = await postForm(
+        `${tokenUrl}?grant_type=password&scope=admin`,
+        {
+          grant_type: 'client_credentials',
+        },
+        { authorization: basicAuth(client) },
+      );
       expect(response.status).toBe(200);
       expect(((await response.json()) as TokenBody).scope).toBe('reports:read');
     });

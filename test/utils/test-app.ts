@@ -17,7 +17,7 @@ export interface TestClient {
 export interface TestApp {
   app: INestApplication;
   config: AppConfig;
-  /** http://127.0.0.1:<port>: the issuer, byte for byte. */
+  /** http://127.0.0.1:<port> (or http://localhost:<port>): the issuer, byte for byte. */
   baseUrl: string;
   dataSource: DataSource;
   /** Creates a client straight through the service (not through the API under test). */
@@ -42,14 +42,26 @@ export function freePort(): Promise<number> {
   });
 }
 
+export interface TestAppOptions {
+  /**
+   * The issuer's host name. `localhost` for real browsers: WebAuthn Level 3 §5.1.3 rejects an
+   * origin whose effective domain is an IP address, while localhost is both a valid RP ID and a
+   * secure context. The server listens on 127.0.0.1 either way.
+   */
+  host?: '127.0.0.1' | 'localhost';
+}
+
 /**
  * Boots the real server, through the same `createApp()` as `main.ts`, on the run's PostgreSQL
  * database and a free loopback port. `env` overrides settings.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: TestAppOptions = {},
+): Promise<TestApp> {
   if (!process.env.LOG_TESTS) setLogger(pino({ level: 'silent' }));
   const port = await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://${options.host ?? '127.0.0.1'}:${port}`;
   const config = loadConfig({
     DATABASE_URL: process.env.DATABASE_URL,
     MASTER_KEY: process.env.MASTER_KEY,
@@ -95,7 +107,10 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
 
 export function basicAuth(client: TestClient): string {
   const encode = (value: string) => encodeURIComponent(value);
-  return 'Basic ' + Buffer.from(`${encode(client.client_id)}:${encode(client.client_secret)}`).toString('base64');
+  return (
+    'Basic ' +
+    Buffer.from(`${encode(client.client_id)}:${encode(client.client_secret)}`).toString('base64')
+  );
 }
 
 /** POST a form to the token endpoint with HTTP Basic client authentication. */
@@ -107,7 +122,10 @@ export function tokenRequest(
 ): Promise<Response> {
   return fetch(`${baseUrl}${path}`, {
     method: 'POST',
-    headers: { authorization: basicAuth(client), 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: basicAuth(client),
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: params instanceof URLSearchParams ? params : new URLSearchParams(params),
   });
 }
@@ -121,7 +139,10 @@ export function postForm(
   return fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    body: typeof body === 'string' || body instanceof URLSearchParams ? body : new URLSearchParams(body),
+    body:
+      typeof body === 'string' || body instanceof URLSearchParams
+        ? body
+        : new URLSearchParams(body),
   });
 }
 

@@ -76,10 +76,7 @@ export class ClientCredentialsGrant implements TokenGrant {
 
 /** The client's allowed service-tier scopes, plus the user-tier permissions of its service roles. */
 function grantableScopes(client: ClientRecord): Set<string> {
-  const fromRoles = permissionsOfRoles(client.serviceRoles);
-  const held = new Set<string>();
-  for (const scope of client.allowedScopes) {
-    if (!isUserTier(scope) || fromRoles.has(scope)) held.add(scope);
-  }
+  const held = permissionsOfRoles(client.serviceRoles);
+  for (const scope of client.allowedScopes) if (!isUserTier(scope)) held.add(scope);
   return held;
 }

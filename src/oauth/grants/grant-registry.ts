@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { AuthorizationCodeGrant } from './authorization-code.grant.js';
 import { ClientCredentialsGrant } from './client-credentials.grant.js';
+import { RefreshTokenGrant } from './refresh-token.grant.js';
 import type { TokenGrant } from './token-grant.js';
 
 /** `grant_type` → handler. Discovery reads the supported grants from here. */
@@ -7,8 +9,14 @@ import type { TokenGrant } from './token-grant.js';
 export class GrantRegistry {
   private readonly grants = new Map<string, TokenGrant>();
 
-  constructor(clientCredentials: ClientCredentialsGrant) {
-    for (const grant of [clientCredentials]) this.grants.set(grant.grantType, grant);
+  constructor(
+    authorizationCode: AuthorizationCodeGrant,
+    refreshToken: RefreshTokenGrant,
+    clientCredentials: ClientCredentialsGrant,
+  ) {
+    for (const grant of [authorizationCode, refreshToken, clientCredentials]) {
+      this.grants.set(grant.grantType, grant);
+    }
   }
 
   get(grantType: string): TokenGrant | undefined {

@@ -1,0 +1,267 @@
+import { Injectable } from '@nestjs/common';
+import type { IncomingHttpHeaders } from 'node:http';
+import { AppConfig } from '../../config/app-config.js';
+import { ClientsService } from '../../clients/clients.service.js';
+import type { FormParams } from '../../common/http.js';
+import { InvalidTarget } from '../../common/oauth-errors.js';
+import { ResourcesService } from '../../resources/resources.service.js';
+import type { SessionRecord } from '../../sessions/session-record.js';
+import { SessionsService } from '../../sessions/sessions.service.js';
+import { AuthorizationCodesService } from '../../tokens/authorization-codes.service.js';
+import { orderScopes, resolveScopes } from '../../users/permissions.js';
+import type { UserRecord } from '../../users/user-record.js';
+import { UsersService } from '../../users/users.service.js';
+import {
+  OIDC_SCOPES,
+  checkClientAndRedirect,
+  checkRequest,
+  parseQuery,
+  redirectWith,
+  type AuthorizationRequest,
+} from './authorization-request.js';
+import { AuthorizeError, UntrustedAuthorizeError } from './authorize-errors.js';
+import { ConsentCsrf } from './consent-csrf.js';
+import { ConsentsService } from './consents.service.js';
+import { describeScope } from './scope-descriptions.js';
+
+export interface ConsentView {
+  clientName: string;
+  logoUri: string | null;
+  redirectHost: string;
+  userEmail: string;
+  permissions: { scope: string; description: string }[];
+  request: string;
+  csrf: string;
+}
+
+export type AuthorizeOutcome =
+  | { kind: 'redirect'; location: string }
+  | { kind: 'consent'; view: ConsentView }
+  | { kind: 'error'; status: number; title: string; description: string };
+
+export type Decision = 'approve' | 'deny';
+
+const OIDC_ORDER = ['openid', 'profile', 'email', 'offline_access'];
+
+/** GET /oauth/authorize and the consent decision (RFC 6749 §4.1, OIDC Core §3.1.2, RFC 9207). */
+@Injectable()
+export class AuthorizeService {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly clients: ClientsService,
+    private readonly resources: ResourcesService,
+    private readonly sessions: SessionsService,
+    private readonly users: UsersService,
+    private readonly consents: ConsentsService,
+    private readonly codes: AuthorizationCodesService,
+    private readonly csrf: ConsentCsrf,
+  ) {}
+
+  authorize(query: string, headers: IncomingHttpHeaders): Promise<AuthorizeOutcome> {
+    return this.run(query, headers, null);
+  }
+
+  /** POST to the authorization endpoint: the same request, as a form body. */
+  authorizeForm(form: FormParams, headers: IncomingHttpHeaders): Promise<AuthorizeOutcome> {
+    return this.run(toQuery(form), headers, null);
+  }
+
+  /** The consent form's POST: the request is validated again from scratch, then decided. */
+  async decide(form: FormParams, headers: IncomingHttpHeaders): Promise<AuthorizeOutcome> {
+    const origin = headers.origin;
+    if (origin !== undefined && origin !== new URL(this.config.issuer).origin) {
+      return errorPage(403, 'Request refused', 'The form was not sent from this site.');
+    }
+    if (form.multi.size > 0) return errorPage(400, 'Invalid request', 'A form field is repeated.');
+    const request = form.values.get('request') ?? '';
+    const decision = form.values.get('decision');
+    if (decision !== 'approve' && decision !== 'deny') {
+      return errorPage(400, 'Invalid request', 'The decision is missing.');
+    }
+    return this.run(request, headers, { decision, csrf: form.values.get('csrf') });
+  }
+
+  private async run(
+    query: string,
+    headers: IncomingHttpHeaders,
+    decided: { decision: Decision; csrf: string | undefined } | null,
+  ): Promise<AuthorizeOutcome> {
+    let params: FormParams;
+    let client: Awaited<ReturnType<typeof checkClientAndRedirect>>;
+    try {
+      params = parseQuery(query);
+      const clientId = params.values.get('client_id') ?? '';
+      const record =
+        clientId.length > 0 && clientId.length <= 512
+          ? await this.clients.findRecord(clientId)
+          : null;
+      client = checkClientAndRedirect(params, record);
+    } catch (err) {
+      if (err instanceof UntrustedAuthorizeError) return errorPage(400, err.title, err.description);
+      throw err;
+    }
+    // From here on the redirect URI is trusted: errors go back to the client (RFC 6749 §4.1.2.1).
+    const state = params.multi.has('state') ? null : (params.values.get('state') ?? null);
+    try {
+      const request = checkRequest(params, client.client, client.redirectUri, query);
+      return await this.decideFor(request, headers, decided);
+    } catch (err) {
+      if (err instanceof AuthorizeError) {
+        return this.redirect(client.redirectUri, {
+          error: err.error,
+          error_description: err.description,
+          state,
+        });
+      }
+      throw err;
+    }
+  }
+
+  private async decideFor(
+    request: AuthorizationRequest,
+    headers: IncomingHttpHeaders,
+    decided: { decision: Decision; csrf: string | undefined } | null,
+  ): Promise<AuthorizeOutcome> {
+    const resource = this.resolveResource(request.resource);
+    const session = await this.sessions.fromHeaders(headers);
+    const user = session?.userId ? await this.users.findById(session.userId) : null;
+    if (!session || !user || user.status !== 'active' || this.needsFreshLogin(request, session)) {
+      if (decided)
+        return errorPage(400, 'Session ended', 'Sign in again and retry from the application.');
+      if (request.prompts.has('none'))
+        throw new AuthorizeError('login_required', 'the user is not signed in');
+      return { kind: 'redirect', location: this.loginUrl(request) };
+    }
+    const scopes = await this.grantableScopes(request, user);
+    if (decided) {
+      if (!this.csrf.verify(session.id, request.raw, decided.csrf)) {
+        return errorPage(
+          403,
+          'Request refused',
+          'The consent form expired or was not sent from this site.',
+        );
+      }
+      if (decided.decision === 'deny')
+        throw new AuthorizeError('access_denied', 'the user denied the request');
+      await this.consents.grant(user.id, request.client.id, scopes);
+      return this.issueCode(request, session, user, scopes, resource);
+    }
+    const remembered =
+      !request.prompts.has('consent') &&
+      (await this.consents.covers(user.id, request.client.id, scopes));
+    if (remembered) return this.issueCode(request, session, user, scopes, resource);
+    if (request.prompts.has('none'))
+      throw new AuthorizeError('consent_required', 'the user has not consented');
+    return {
+      kind: 'consent',
+      view: {
+        clientName: request.client.name,
+        logoUri: request.client.logoUri ?? null,
+        redirectHost: new URL(request.redirectUri).host,
+        userEmail: user.email,
+        permissions: scopes.map((scope) => ({ scope, description: describeScope(scope) })),
+        request: request.raw,
+        csrf: this.csrf.issue(session.id, request.raw),
+      },
+    };
+  }
+
+  /** OIDC scopes as asked (offline_access only for clients that may refresh), then permissions the user holds. */
+  private async grantableScopes(
+    request: AuthorizationRequest,
+    user: UserRecord,
+  ): Promise<string[]> {
+    const oidc = OIDC_ORDER.filter(
+      (scope) =>
+        request.scopes.includes(scope) &&
+        (scope !== 'offline_access' || request.client.grantTypes.has('refresh_token')),
+    );
+    const wanted = request.scopes.filter((scope) => !OIDC_SCOPES.has(scope));
+    let permissions: string[] = [];
+    if (wanted.length > 0) {
+      const resolution = resolveScopes(wanted, await this.users.permissionsOf(user));
+      if (!resolution.ok) {
+        throw new AuthorizeError(
+          'invalid_scope',
+          `the user does not hold: ${resolution.denied.join(' ')}`,
+        );
+      }
+      permissions = orderScopes(resolution.scopes);
+    }
+    const scopes = [...oidc, ...permissions];
+    if (scopes.length === 0)
+      throw new AuthorizeError('invalid_scope', 'no requested scope can be granted');
+    return scopes;
+  }
+
+  private needsFreshLogin(request: AuthorizationRequest, session: SessionRecord): boolean {
+    if (request.prompts.has('login')) return true;
+    if (request.maxAgeSeconds === null) return false;
+    return Date.now() - session.authTime.getTime() > request.maxAgeSeconds * 1000;
+  }
+
+  /**
+   * Back to this request after sign-in. prompt=login and max_age are dropped from the return
+   * address: the sign-in they ask for is the one about to happen, and keeping them would loop.
+   */
+  private loginUrl(request: AuthorizationRequest): string {
+    const params = new URLSearchParams(request.raw);
+    params.delete('prompt');
+    params.delete('max_age');
+    const target = new URLSearchParams({ return_to: `/oauth/authorize?${params.toString()}` });
+    if (request.loginHint) target.set('login_hint', request.loginHint);
+    return `/login?${target.toString()}`;
+  }
+
+  private resolveResource(resource: string | null): string | null {
+    if (resource === null) return null;
+    try {
+      return this.resources.resolve(resource).identifier;
+    } catch (err) {
+      if (err instanceof InvalidTarget) throw new AuthorizeError('invalid_target', err.description);
+      throw err;
+    }
+  }
+
+  private async issueCode(
+    request: AuthorizationRequest,
+    session: SessionRecord,
+    user: UserRecord,
+    scopes: string[],
+    resource: string | null,
+  ): Promise<AuthorizeOutcome> {
+    const code = await this.codes.issue({
+      clientId: request.client.id,
+      userId: user.id,
+      sessionId: session.id,
+      redirectUri: request.redirectUri,
+      scope: scopes.join(' '),
+      resource,
+      nonce: request.nonce,
+      codeChallenge: request.codeChallenge,
+      authTime: session.authTime,
+      amr: session.amr,
+    });
+    return this.redirect(request.redirectUri, { code, state: request.state });
+  }
+
+  /** RFC 9207: `iss` on every authorization response, success or error. */
+  private redirect(redirectUri: string, params: Record<string, string | null>): AuthorizeOutcome {
+    return {
+      kind: 'redirect',
+      location: redirectWith(redirectUri, { ...params, iss: this.config.issuer }),
+    };
+  }
+}
+
+/** Re-encodes form parameters, repeats included, so they go through the one validation path. */
+function toQuery(form: FormParams): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of form.values) query.append(name, value);
+  for (const [name, values] of form.multi) for (const value of values) query.append(name, value);
+  return query.toString();
+}
+
+function errorPage(status: number, title: string, description: string): AuthorizeOutcome {
+  return { kind: 'error', status, title, description };
+}

@@ -1,0 +1,307 @@
+import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
+import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
+import { logger } from '../common/logger.js';
+import { openSuccessor, sealSuccessor } from './successor-sealing.js';
+import { TokenFamiliesService } from './token-families.service.js';
+
+/** The grant a refresh token stands for: its family and what was consented. */
+export interface RefreshGrant {
+  familyId: string;
+  clientId: string;
+  userId: string | null;
+  sessionId: string | null;
+  scope: string;
+  resource: string | null;
+  authTime: Date | null;
+  amr: string[];
+}
+
+export type RotateResult =
+  | {
+      ok: true;
+      /** The family's one live refresh token, to hand to the client. */
+      refreshToken: string;
+      grant: RefreshGrant;
+      /** True when this answers a retry inside the grace window rather than a new rotation. */
+      retry: boolean;
+    }
+  | {
+      ok: false;
+      reason: 'unknown' | 'wrong_client' | 'revoked' | 'expired' | 'reused' | 'superseded';
+    }
+  /** RFC 6749 §6: the requested scope is not within the original grant; nothing changed. */
+  | { ok: false; reason: 'scope_exceeded'; exceeding: string[] };
+
+/** RFC 7662 §2.2 members of a live refresh token. */
+export interface RefreshTokenInfo {
+  scope: string;
+  clientId: string;
+  userId: string | null;
+  /** Seconds since the epoch. */
+  exp: number;
+  iat: number;
+}
+
+interface RotatedRow {
+  family_id: string;
+  scope: string;
+  resource: string | null;
+  client_id: string;
+  user_id: string | null;
+  session_id: string | null;
+  auth_time: Date | null;
+  amr: string[];
+}
+
+interface ChainRow {
+  token_hash: string;
+  successor_enc: string | null;
+  rotated: boolean;
+  unexpired: boolean;
+  in_grace: boolean;
+  family_id: string;
+  scope: string;
+  resource: string | null;
+  client_id: string;
+  user_id: string | null;
+  session_id: string | null;
+  family_revoked: boolean;
+  auth_time: Date | null;
+  amr: string[];
+}
+
+/** A generated token is 49 characters; anything much longer is not ours. */
+const MAX_TOKEN_LENGTH = 256;
+/** Rotations followed from a retried token to the family's live token. */
+const MAX_CHAIN = 100;
+
+/**
+ * Refresh tokens (RFC 6749 §6, OAuth 2.1 §4.3.1): opaque `lk_rt_` secrets stored as SHA-256,
+ * rotated on every use, all members of one family.
+ *
+ * Exactly one token of a family is live at any time. Rotation is one statement: a conditional
+ * UPDATE marks the presented token rotated and, in the same statement, inserts its successor.
+ * The successor's plaintext is kept sealed on the parent row under a key derived from the
+ * parent's own plaintext (successor-sealing.ts). A client that retries with the parent inside
+ * the grace window (a lost response, two tabs) therefore gets the family's current live token
+ * back, reached by opening the seals along the chain, instead of a second live token. Outside
+ * the window, reuse means the token leaked: the whole family is revoked.
+ */
+@Injectable()
+export class RefreshTokensService {
+  constructor(
+    private readonly config: AppConfig,
+    private readonly dataSource: DataSource,
+    private readonly families: TokenFamiliesService,
+  ) {}
+
+  /** The first refresh token of a family (authorization_code grant). */
+  async issue(input: {
+    familyId: string;
+    scope: string;
+    resource: string | null;
+  }): Promise<string> {
+    const token = generateSecret(SECRET_PREFIX.refreshToken);
+    await this.dataSource.query(
+      `INSERT INTO refresh_tokens (token_hash, family_id, scope, resource, expires_at)
+       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
+      [
+        sha256(token),
+        input.familyId,
+        input.scope,
+        input.resource,
+        this.config.tokens.refreshTokenTtlSeconds,
+      ],
+    );
+    return token;
+  }
+
+  /**
+   * Rotates a refresh token presented by `clientId`; see the class comment. `requested`, when
+   * given, must lie within the token's scope, or the token is left as it was.
+   */
+  async rotate(
+    token: string,
+    clientId: string,
+    requested: readonly string[] | null = null,
+  ): Promise<RotateResult> {
+    if (!isWellFormed(token)) return { ok: false, reason: 'unknown' };
+    const tokenHash = sha256(token);
+    const successor = generateSecret(SECRET_PREFIX.refreshToken);
+    const successorId = randomUUID();
+    const rows = await this.dataSource.query<RotatedRow[]>(
+      `WITH rotated AS (
+         UPDATE refresh_tokens r
+         SET rotated_at = now(), successor_id = $3, successor_enc = $4
+         FROM token_families f
+         WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
+           AND f.id = r.family_id AND f.revoked_at IS NULL AND f.client_id = $2
+           AND ($7::text[] IS NULL OR string_to_array(r.scope, ' ') @> $7::text[])
+         RETURNING r.id, r.family_id, r.scope, r.resource, f.client_id, f.user_id,
+           f.session_id, f.auth_time, f.amr
+       ), inserted AS (
+         INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, scope, resource, expires_at)
+         SELECT $3, $5, family_id, id, scope, resource, now() + make_interval(secs => $6)
+         FROM rotated
+         RETURNING id
+       )
+       SELECT rotated.* FROM rotated JOIN inserted ON true`,
+      [
+        tokenHash,
+        clientId,
+        successorId,
+        sealSuccessor(token, tokenHash, successor),
+        sha256(successor),
+        this.config.tokens.refreshTokenTtlSeconds,
+        requested,
+      ],
+    );
+    if (rows.length > 0) {
+      return { ok: true, refreshToken: successor, grant: toGrant(rows[0]), retry: false };
+    }
+    return this.explainFailure(token, tokenHash, clientId, requested);
+  }
+
+  /** A live token's introspection data, for its own client only; null otherwise. */
+  async introspect(token: string, clientId: string): Promise<RefreshTokenInfo | null> {
+    if (!isWellFormed(token)) return null;
+    const rows = await this.dataSource.query<
+      { scope: string; client_id: string; user_id: string | null; exp: string; iat: string }[]
+    >(
+      `SELECT r.scope, f.client_id, f.user_id,
+         extract(epoch FROM r.expires_at)::bigint AS exp,
+         extract(epoch FROM r.created_at)::bigint AS iat
+       FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+       WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
+         AND f.revoked_at IS NULL AND f.client_id = $2`,
+      [sha256(token), clientId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      scope: row.scope,
+      clientId: row.client_id,
+      userId: row.user_id,
+      exp: Number(row.exp),
+      iat: Number(row.iat),
+    };
+  }
+
+  /**
+   * RFC 7009 §2.1: revoking a refresh token revokes its whole family, access tokens included.
+   * Only the client the token was issued to may do so.
+   */
+  async revoke(token: string, clientId: string): Promise<'revoked' | 'wrong_client' | 'unknown'> {
+    if (!isWellFormed(token)) return 'unknown';
+    const rows = await this.dataSource.query<{ family_id: string; client_id: string }[]>(
+      `SELECT r.family_id, f.client_id
+       FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+       WHERE r.token_hash = $1`,
+      [sha256(token)],
+    );
+    const row = rows[0];
+    if (!row) return 'unknown';
+    if (row.client_id !== clientId) return 'wrong_client';
+    await this.families.revoke(row.family_id, 'client_revocation');
+    return 'revoked';
+  }
+
+  /**
+   * Why a rotation did not happen, in one read: the presented token and the chain of its
+   * successors. Only a rotated token inside the grace window still gets an answer.
+   */
+  private async explainFailure(
+    token: string,
+    tokenHash: string,
+    clientId: string,
+    requested: readonly string[] | null,
+  ): Promise<RotateResult> {
+    const chain = await this.dataSource.query<ChainRow[]>(
+      `WITH RECURSIVE chain AS (
+         SELECT r.id, r.token_hash, r.successor_id, r.successor_enc, r.rotated_at, r.expires_at,
+           r.family_id, r.scope, r.resource, 0 AS depth
+         FROM refresh_tokens r WHERE r.token_hash = $1
+         UNION ALL
+         SELECT n.id, n.token_hash, n.successor_id, n.successor_enc, n.rotated_at, n.expires_at,
+           n.family_id, n.scope, n.resource, c.depth + 1
+         FROM refresh_tokens n JOIN chain c ON n.id = c.successor_id
+         WHERE c.depth < $3
+       )
+       SELECT c.token_hash, c.successor_enc, c.rotated_at IS NOT NULL AS rotated,
+         c.expires_at > now() AS unexpired,
+         c.rotated_at IS NOT NULL AND c.rotated_at > now() - make_interval(secs => $2) AS in_grace,
+         c.family_id, c.scope, c.resource, f.client_id, f.user_id, f.session_id,
+         f.revoked_at IS NOT NULL AS family_revoked, f.auth_time, f.amr
+       FROM chain c JOIN token_families f ON f.id = c.family_id
+       ORDER BY c.depth`,
+      [tokenHash, this.config.tokens.refreshReuseGraceSeconds, MAX_CHAIN],
+    );
+    const presented = chain[0];
+    if (!presented) return { ok: false, reason: 'unknown' };
+    if (presented.client_id !== clientId) return { ok: false, reason: 'wrong_client' };
+    if (presented.family_revoked) return { ok: false, reason: 'revoked' };
+    if (presented.rotated) {
+      if (presented.in_grace) return this.currentToken(token, chain, requested);
+      logger.warn({ familyId: presented.family_id, clientId }, 'refresh token reuse detected');
+      await this.families.revoke(presented.family_id, 'refresh_reuse');
+      return { ok: false, reason: 'reused' };
+    }
+    if (!presented.unexpired) return { ok: false, reason: 'expired' };
+    const exceeding = exceedingScopes(presented.scope, requested);
+    if (exceeding.length > 0) return { ok: false, reason: 'scope_exceeded', exceeding };
+    // Live, in scope and yet not rotated: it was rotated or revoked in between; ask again.
+    return { ok: false, reason: 'superseded' };
+  }
+
+  /** Opens the seals from the presented token along the chain to the family's live token. */
+  private currentToken(
+    token: string,
+    chain: ChainRow[],
+    requested: readonly string[] | null,
+  ): RotateResult {
+    let plaintext = token;
+    for (let i = 0; i < chain.length; i++) {
+      const row = chain[i];
+      if (!row.rotated) {
+        if (!row.unexpired) return { ok: false, reason: 'expired' };
+        const exceeding = exceedingScopes(row.scope, requested);
+        if (exceeding.length > 0) return { ok: false, reason: 'scope_exceeded', exceeding };
+        return { ok: true, refreshToken: plaintext, grant: toGrant(row), retry: true };
+      }
+      const next = chain[i + 1];
+      const opened =
+        row.successor_enc === null
+          ? null
+          : openSuccessor(plaintext, row.token_hash, row.successor_enc);
+      if (opened === null || next === undefined || sha256(opened) !== next.token_hash) break;
+      plaintext = opened;
+    }
+    return { ok: false, reason: 'superseded' };
+  }
+}
+
+function exceedingScopes(granted: string, requested: readonly string[] | null): string[] {
+  if (requested === null) return [];
+  const held = new Set(granted.split(' '));
+  return requested.filter((scope) => !held.has(scope));
+}
+
+function isWellFormed(token: string): boolean {
+  return token.startsWith(SECRET_PREFIX.refreshToken) && token.length <= MAX_TOKEN_LENGTH;
+}
+
+function toGrant(row: RotatedRow | ChainRow): RefreshGrant {
+  return {
+    familyId: row.family_id,
+    clientId: row.client_id,
+    userId: row.user_id,
+    sessionId: row.session_id,
+    scope: row.scope,
+    resource: row.resource,
+    authTime: row.auth_time,
+    amr: row.amr,
+  };
+}

@@ -1,0 +1,102 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { returnedRows } from '../database/query-result.js';
+import { logger } from '../common/logger.js';
+import { RevocationListService } from './revocation-list.service.js';
+
+export interface CreateTokenFamily {
+  clientId: string;
+  userId: string | null;
+  sessionId: string | null;
+  /** Time of the original authentication: ID tokens issued on refresh repeat it (OIDC Core §12.2). */
+  authTime?: Date | null;
+  amr?: readonly string[];
+}
+
+/**
+ * Token families: everything issued from one authorization code, through every refresh
+ * rotation. Revoking a family kills its refresh tokens (they check the family) and puts every
+ * access token it issued that has not expired yet on the revocation list.
+ */
+@Injectable()
+export class TokenFamiliesService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly revocations: RevocationListService,
+  ) {}
+
+  async create(input: CreateTokenFamily): Promise<string> {
+    const rows = await this.dataSource.query<{ id: string }[]>(
+      `INSERT INTO token_families (client_id, user_id, session_id, auth_time, amr)
+       VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+      [input.clientId, input.userId, input.sessionId, input.authTime ?? null, input.amr ?? []],
+    );
+    return rows[0].id;
+  }
+
+  /**
+   * Remembers an access token's id so a later family revocation can revoke it. If the family
+   * is already revoked, the token is put on the revocation list at once and false is returned.
+   * `FOR SHARE` makes a concurrent `revoke()` wait for this insert to commit, so its jti scan
+   * cannot miss the token.
+   */
+  async recordAccessToken(familyId: string, jti: string, exp: number): Promise<boolean> {
+    const inserted = await this.dataSource.query<{ jti: string }[]>(
+      `INSERT INTO family_access_tokens (jti, family_id, expires_at)
+       SELECT $2, f.id, to_timestamp($3)
+       FROM (SELECT id FROM token_families WHERE id = $1 AND revoked_at IS NULL FOR SHARE) AS f
+       RETURNING jti`,
+      [familyId, jti, exp],
+    );
+    if (inserted.length > 0) return true;
+    await this.revocations.revoke(jti, exp);
+    return false;
+  }
+
+  /** Revokes one family and every live access token it issued. Revoking twice is harmless. */
+  async revoke(familyId: string, reason: string): Promise<void> {
+    await this.revokeWhere('id = $1', familyId, reason);
+  }
+
+  /** Sign-out: every family started in this browser session. */
+  async revokeForSession(sessionId: string, reason: string): Promise<void> {
+    await this.revokeWhere('session_id = $1', sessionId, reason);
+  }
+
+  /** Sign-out everywhere, or a disabled user: every family of the user. */
+  async revokeForUser(userId: string, reason: string): Promise<void> {
+    await this.revokeWhere('user_id = $1', userId, reason);
+  }
+
+  /**
+   * Marks the families revoked, then revokes their unexpired access tokens in one batch. Two
+   * statements on purpose: the UPDATE waits for any `recordAccessToken` holding the family row,
+   * and the SELECT then runs on a fresh snapshot (READ COMMITTED) that sees what it inserted.
+   * The scan covers already-revoked families too, so a retry completes a revocation that was
+   * interrupted between the two steps.
+   */
+  private async revokeWhere(condition: string, value: string, reason: string): Promise<void> {
+    const revoked = returnedRows<{ id: string }>(
+      await this.dataSource.query(
+        `UPDATE token_families SET revoked_at = now(), revoked_reason = $2
+         WHERE ${condition} AND revoked_at IS NULL RETURNING id`,
+        [value, reason],
+      ),
+    );
+    const tokens = await this.dataSource.query<{ jti: string; exp: string }[]>(
+      `SELECT t.jti, extract(epoch FROM t.expires_at)::bigint AS exp
+       FROM family_access_tokens t JOIN token_families f ON f.id = t.family_id
+       WHERE f.${condition} AND t.expires_at > now()`,
+      [value],
+    );
+    await this.revocations.revokeMany(
+      tokens.map((row) => ({ jti: row.jti, exp: Number(row.exp) })),
+    );
+    if (revoked.length > 0) {
+      logger.info(
+        { families: revoked.map((row) => row.id), reason, accessTokens: tokens.length },
+        'token families revoked',
+      );
+    }
+  }
+}

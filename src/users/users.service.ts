@@ -1,0 +1,247 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { randomUUID } from 'node:crypto';
+import { Repository } from 'typeorm';
+import { returnedRows } from '../database/query-result.js';
+import type { CreateUserDto } from './dto/create-user.dto.js';
+import type { UpdateUserDto } from './dto/update-user.dto.js';
+import type { UserListResponseDto, UserResponseDto } from './dto/user-response.dto.js';
+import { UserEntity } from './entities/user.entity.js';
+import { RolesService } from './roles.service.js';
+import type { UserRecord } from './user-record.js';
+import { UsersError, UsersErrorCode } from './users.errors.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Called before a user is disabled or deleted, so modules that hold the user's sessions and
+ * tokens can end them. Modules that depend on users register here, which keeps the dependency
+ * one-way (no forwardRef).
+ */
+export type UserDeactivationHook = (
+  userId: string,
+  reason: 'disabled' | 'deleted',
+) => Promise<void>;
+
+@Injectable()
+export class UsersService {
+  private readonly deactivationHooks: UserDeactivationHook[] = [];
+
+  constructor(
+    @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
+    private readonly roles: RolesService,
+  ) {}
+
+  onDeactivation(hook: UserDeactivationHook): void {
+    this.deactivationHooks.push(hook);
+  }
+
+  async findById(id: string): Promise<UserRecord | null> {
+    if (!UUID.test(id)) return null;
+    const row = await this.users.findOne({ where: { id } });
+    return row ? toRecord(row) : null;
+  }
+
+  async findByEmail(email: string): Promise<UserRecord | null> {
+    const row = await this.users.findOne({ where: { email: normalizeEmail(email) } });
+    return row ? toRecord(row) : null;
+  }
+
+  /** Permissions of the user's roles (built-in and admin-defined), de-duplicated. */
+  permissionsOf(user: UserRecord): Promise<Set<string>> {
+    return this.roles.permissionsOfRoles(user.roles);
+  }
+
+  /** Whether any user holds the role (bootstrap: is there an admin yet?). */
+  async anyWithRole(role: string): Promise<boolean> {
+    return this.users.createQueryBuilder('u').where(':role = ANY (u.roles)', { role }).getExists();
+  }
+
+  async list(limit = 50, cursor?: string): Promise<UserListResponseDto> {
+    const qb = this.users
+      .createQueryBuilder('u')
+      // The cursor keeps microseconds: a JS Date would drop them and repeat rows across pages.
+      .addSelect(`to_char(u.created_at AT TIME ZONE 'UTC', ${CURSOR_TIME_FORMAT})`, 'cursor_at')
+      .orderBy('u.created_at', 'ASC')
+      .addOrderBy('u.id', 'ASC');
+    if (cursor !== undefined) {
+      const [createdAt, id] = decodeCursor(cursor);
+      qb.where('(u.created_at, u.id) > (CAST(:createdAt AS timestamptz), CAST(:id AS uuid))', {
+        createdAt,
+        id,
+      });
+    }
+    const { entities, raw } = await qb.limit(limit + 1).getRawAndEntities<{ cursor_at: string }>();
+    const page = entities.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      data: page.map(toResponse),
+      next_cursor:
+        entities.length > limit && last
+          ? encodeCursor(raw[page.length - 1].cursor_at, last.id)
+          : null,
+    };
+  }
+
+  async get(id: string): Promise<UserResponseDto> {
+    return toResponse(await this.getEntity(id));
+  }
+
+  async create(dto: CreateUserDto): Promise<UserResponseDto> {
+    const roles = dto.roles ?? ['user'];
+    await this.checkRoles(roles);
+    const now = new Date();
+    const inserted = await this.users
+      .createQueryBuilder()
+      .insert()
+      .values({
+        id: randomUUID(),
+        email: normalizeEmail(dto.email),
+        emailVerified: false,
+        displayName: dto.display_name.trim(),
+        status: 'active',
+        roles,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .orIgnore()
+      .returning('*')
+      .execute();
+    const [row] = returnedRows<RawUserRow>(inserted.raw);
+    if (row === undefined) {
+      throw new UsersError(UsersErrorCode.EmailTaken, 'a user with this email already exists');
+    }
+    return toResponse(fromRaw(row));
+  }
+
+  async update(id: string, dto: UpdateUserDto): Promise<UserResponseDto> {
+    const entity = await this.getEntity(id);
+    if (dto.roles !== undefined) await this.checkRoles(dto.roles);
+    const changes = {
+      displayName: dto.display_name?.trim() ?? entity.displayName,
+      roles: dto.roles ?? entity.roles,
+      status: dto.status ?? entity.status,
+      updatedAt: new Date(),
+    };
+    if (entity.status === 'active' && changes.status === 'disabled') {
+      await this.users.update({ id }, changes);
+      await this.runDeactivationHooks(id, 'disabled');
+    } else {
+      await this.users.update({ id }, changes);
+    }
+    return toResponse({ ...entity, ...changes });
+  }
+
+  /** Disables the user, signs them out everywhere and revokes their tokens. */
+  disable(id: string): Promise<UserResponseDto> {
+    return this.update(id, { status: 'disabled' });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.getEntity(id);
+    // Revoke first: the revocation list must learn the access tokens before the rows cascade.
+    await this.runDeactivationHooks(id, 'deleted');
+    const result = await this.users.delete({ id });
+    if (!result.affected) throw notFound();
+  }
+
+  private async runDeactivationHooks(id: string, reason: 'disabled' | 'deleted'): Promise<void> {
+    for (const hook of this.deactivationHooks) await hook(id, reason);
+  }
+
+  private async checkRoles(roles: readonly string[]): Promise<void> {
+    const unknown = await this.roles.unknownRoles(roles);
+    if (unknown.length > 0) {
+      throw new UsersError(UsersErrorCode.UnknownRole, `unknown role: ${unknown.join(', ')}`, {
+        unknown_roles: unknown,
+      });
+    }
+  }
+
+  private async getEntity(id: string): Promise<UserEntity> {
+    const entity = UUID.test(id) ? await this.users.findOne({ where: { id } }) : null;
+    if (!entity) throw notFound();
+    return entity;
+  }
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function notFound(): UsersError {
+  return new UsersError(UsersErrorCode.UserNotFound, 'user not found');
+}
+
+interface RawUserRow {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  display_name: string;
+  status: 'active' | 'disabled';
+  roles: string[];
+  created_at: Date;
+  updated_at: Date;
+}
+
+function fromRaw(row: RawUserRow): UserEntity {
+  return {
+    id: row.id,
+    email: row.email,
+    emailVerified: row.email_verified,
+    displayName: row.display_name,
+    status: row.status,
+    roles: row.roles,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toRecord(row: UserEntity): UserRecord {
+  return {
+    id: row.id,
+    email: row.email,
+    emailVerified: row.emailVerified,
+    displayName: row.displayName,
+    status: row.status,
+    roles: row.roles,
+  };
+}
+
+function toResponse(row: UserEntity): UserResponseDto {
+  return {
+    id: row.id,
+    email: row.email,
+    email_verified: row.emailVerified,
+    display_name: row.displayName,
+    status: row.status,
+    roles: row.roles,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+const CURSOR_TIME_FORMAT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
+
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      typeof value[1] === 'string' &&
+      UUID.test(value[1]) &&
+      !Number.isNaN(Date.parse(value[0]))
+    ) {
+      return [value[0], value[1]];
+    }
+  } catch {
+    // fall through
+  }
+  throw new UsersError(UsersErrorCode.InvalidCursor, 'cursor is not valid');
+}
