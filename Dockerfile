@@ -15,6 +15,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# Pages and their assets are read at start from views/, next to package.json.
+COPY --from=build /app/views ./views
 # The embedded database (used when DATABASE_URL is unset) lives here; it must be writable.
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

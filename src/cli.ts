@@ -12,7 +12,7 @@ const USAGE = `usage: npm run cli -- <command>
 
 commands:
   migrate                             run pending database migrations
-  bootstrap [--json] [--rotate-secret] create the admin client (once) and print its details
+  bootstrap [--json] [--rotate-secret] create the admin client and first admin user (once), print them
   keys rotate                         add pending signing keys; they sign after the promotion delay
 `;
 

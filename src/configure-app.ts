@@ -76,7 +76,7 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
     new DocumentBuilder()
       .setTitle('Latchkey admin API')
       .setDescription(
-        'Administration of clients and signing keys. Every route needs a bearer access token for the admin API audience with the admin permission.',
+        'Administration of clients, users, roles, passkeys, sessions and signing keys. Every route needs a bearer access token for the admin API audience with the admin permission.',
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })

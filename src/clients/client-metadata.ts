@@ -10,6 +10,7 @@ export interface ClientMetadata {
   grantTypes: string[];
   responseTypes: string[];
   redirectUris: string[];
+  postLogoutRedirectUris: string[];
   allowedScopes: string[];
   serviceRoles: string[];
   ownerUserId: string | null;
@@ -47,7 +48,7 @@ export function checkClientMetadata(input: ClientMetadata): ClientMetadata {
   if (m.grantTypes.includes('authorization_code') && m.redirectUris.length === 0) {
     throw invalid('the authorization_code grant needs at least one redirect URI');
   }
-  for (const uri of m.redirectUris) checkRedirectUri(uri, m.type);
+  for (const uri of [...m.redirectUris, ...m.postLogoutRedirectUris]) checkRedirectUri(uri, m.type);
   for (const role of m.serviceRoles) {
     if (!m.allowedScopes.includes(role)) m.allowedScopes = [...m.allowedScopes, role];
   }

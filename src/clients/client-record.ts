@@ -9,6 +9,7 @@ export interface ClientRecord {
   readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   readonly grantTypes: ReadonlySet<string>;
   readonly redirectUris: readonly string[];
+  readonly postLogoutRedirectUris: readonly string[];
   readonly allowedScopes: readonly string[];
   readonly serviceRoles: readonly string[];
   readonly ownerUserId: string | null;

@@ -9,6 +9,7 @@ export const ROUTES = {
   protectedResource: '/.well-known/oauth-protected-resource',
   authorize: '/oauth/authorize',
   authorizeDecision: '/oauth/authorize/decision',
+  endSession: '/oauth/logout',
   token: '/oauth/token',
   introspect: '/oauth/introspect',
   revoke: '/oauth/revoke',

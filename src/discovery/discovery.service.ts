@@ -45,6 +45,7 @@ export class DiscoveryService {
       introspection_endpoint: url(ROUTES.introspect),
       revocation_endpoint: url(ROUTES.revoke),
       userinfo_endpoint: url(ROUTES.userinfo),
+      end_session_endpoint: url(ROUTES.endSession),
       grant_types_supported: grants.supported(),
       response_types_supported: ['code'],
       response_modes_supported: ['query'],

@@ -10,6 +10,8 @@ import { AuthorizeController } from './authorize/authorize.controller.js';
 import { AuthorizeService } from './authorize/authorize.service.js';
 import { ConsentCsrf } from './authorize/consent-csrf.js';
 import { ConsentsService } from './authorize/consents.service.js';
+import { EndSessionController } from './logout/logout.controller.js';
+import { LogoutService } from './logout/logout.service.js';
 import { AnonymousEndpoint } from './anonymous.endpoint.js';
 import { AuthorizationCodeGrant } from './grants/authorization-code.grant.js';
 import { ClientCredentialsGrant } from './grants/client-credentials.grant.js';
@@ -23,12 +25,13 @@ import { UserInfoEndpoint } from './userinfo.endpoint.js';
 
 @Module({
   imports: [ClientsModule, TokensModule, ResourcesModule, UsersModule, SessionsModule, ViewsModule],
-  controllers: [AuthorizeController],
+  controllers: [AuthorizeController, EndSessionController],
   providers: [
     AuthorizeService,
     AuthorizePages,
     ConsentCsrf,
     ConsentsService,
+    LogoutService,
     ClientCredentialsGrant,
     AuthorizationCodeGrant,
     RefreshTokenGrant,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 /** Top-level `views/`: the layout and one template per page, next to package.json. */
 export const VIEWS_DIR = join(process.cwd(), 'views');
 
-const PAGES = ['login', 'setup', 'account', 'error', 'consent'] as const;
+const PAGES = ['login', 'setup', 'account', 'error', 'consent', 'logout'] as const;
 export type PageName = (typeof PAGES)[number];
 
 /**
@@ -16,7 +16,7 @@ export type PageName = (typeof PAGES)[number];
  * answer is a redirect to the client's own origin.
  */
 const PAGE_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
   "object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /**

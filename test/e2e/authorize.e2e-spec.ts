@@ -172,6 +172,23 @@ describe('authorization endpoint', () => {
       expect(response.headers.get('location')).toBeNull();
     });
 
+    it('expands user to admin only for a client allowed the admin scope', async () => {
+      const admin = await enrollAndSignIn(sut, { roles: ['user', 'admin'] });
+      const html = await (await get(authorizeUrl({ scope: 'openid user' }), admin.cookie)).text();
+      expect(html).toContain("<code class='scope'>user</code>");
+      expect(html).not.toContain("<code class='scope'>admin</code>");
+      const adminApp = await sut.createClient({
+        grant_types: ['authorization_code'],
+        redirect_uris: [REDIRECT_URI],
+        allowed_scopes: ['admin'],
+        service_account_roles: ['admin'],
+      });
+      const allowed = await (
+        await get(authorizeUrl({ scope: 'openid user' }, adminApp), admin.cookie)
+      ).text();
+      expect(allowed).toContain("<code class='scope'>admin</code>");
+    });
+
     it('refuses a permission the user does not hold', async () => {
       const adminApp = await sut.createClient({
         grant_types: ['authorization_code'],

@@ -8,6 +8,7 @@ export class ClientResponseDto {
   @ApiProperty({ type: [String] }) grant_types: string[];
   @ApiProperty({ type: [String] }) response_types: string[];
   @ApiProperty({ type: [String] }) redirect_uris: string[];
+  @ApiProperty({ type: [String] }) post_logout_redirect_uris: string[];
   @ApiProperty({ type: [String] }) allowed_scopes: string[];
   @ApiProperty({ type: [String] }) service_account_roles: string[];
   @ApiProperty({ nullable: true, type: String }) owner_user_id: string | null;

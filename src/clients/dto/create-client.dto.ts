@@ -58,6 +58,19 @@ export class CreateClientDto {
   @MaxLength(2000, { each: true })
   redirect_uris?: string[];
 
+  @ApiPropertyOptional({
+    type: [String],
+    example: ['https://app.example.com/signed-out'],
+    description: 'Where RP-initiated logout may send the browser afterwards (exact match).',
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(50)
+  @ArrayUnique()
+  @IsString({ each: true })
+  @MaxLength(2000, { each: true })
+  post_logout_redirect_uris?: string[];
+
   @ApiPropertyOptional({ type: [String], example: ['reports:read'] })
   @IsOptional()
   @IsArray()

@@ -24,6 +24,10 @@ export class ClientEntity {
   @Column({ name: 'redirect_uris', type: 'text', array: true })
   redirectUris: string[];
 
+  /** RP-initiated logout targets, matched exactly. */
+  @Column({ name: 'post_logout_redirect_uris', type: 'text', array: true })
+  postLogoutRedirectUris: string[];
+
   @Column({ name: 'grant_types', type: 'text', array: true })
   grantTypes: string[];
 

@@ -8,7 +8,7 @@ import { ResourcesService } from '../../resources/resources.service.js';
 import type { SessionRecord } from '../../sessions/session-record.js';
 import { SessionsService } from '../../sessions/sessions.service.js';
 import { AuthorizationCodesService } from '../../tokens/authorization-codes.service.js';
-import { orderScopes, resolveScopes } from '../../users/permissions.js';
+import { isUserTier, orderScopes, resolveScopes } from '../../users/permissions.js';
 import type { UserRecord } from '../../users/user-record.js';
 import { UsersService } from '../../users/users.service.js';
 import {
@@ -186,7 +186,14 @@ export class AuthorizeService {
           `the user does not hold: ${resolution.denied.join(' ')}`,
         );
       }
-      permissions = orderScopes(resolution.scopes);
+      // `user` expands to the user-tier permissions held, but an app gets `admin` only if an
+      // admin allowed it for that client: consenting to "user" must not hand out the admin API.
+      permissions = orderScopes(
+        resolution.scopes.filter(
+          (scope) =>
+            !isUserTier(scope) || scope === 'user' || request.client.allowedScopes.includes(scope),
+        ),
+      );
     }
     const scopes = [...oidc, ...permissions];
     if (scopes.length === 0)
