@@ -17,7 +17,7 @@ import {
   ClientSecretResponseDto,
   CreatedClientResponseDto,
 } from './dto/client-response.dto.js';
-import { ListClientsQueryDto } from './dto/list-clients-query.dto.js';
+import { PageQueryDto } from '../common/pagination.js';
 import { UpdateClientDto } from './dto/update-client.dto.js';
 
 @ApiTags('clients')
@@ -30,7 +30,7 @@ export class ClientsAdminController {
   @ApiOperation({ summary: 'List clients, oldest first, with cursor pagination' })
   @ApiOkResponse({ type: ClientListResponseDto })
   @ApiBadRequestResponse({ description: 'validation_failed or invalid_cursor' })
-  list(@Query() query: ListClientsQueryDto): Promise<ClientListResponseDto> {
+  list(@Query() query: PageQueryDto): Promise<ClientListResponseDto> {
     return this.clients.list(query.limit, query.cursor);
   }
 

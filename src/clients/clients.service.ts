@@ -1,3 +1,4 @@
+import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
@@ -80,18 +81,26 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
   async list(limit = 50, cursor?: string): Promise<ClientListResponseDto> {
     const qb = this.clients
       .createQueryBuilder('c')
+      .addSelect(cursorTimeSql('c.created_at'), 'cursor_at')
       .orderBy('c.created_at', 'ASC')
       .addOrderBy('c.id', 'ASC');
     if (cursor !== undefined) {
-      const [createdAt, id] = decodeCursor(cursor);
-      qb.where('(c.created_at, c.id) > (:createdAt, :id)', { createdAt, id });
+      const decoded = decodeCursor(cursor, isStorableId);
+      if (decoded === null) {
+        throw new ClientsError(ClientsErrorCode.InvalidCursor, 'cursor is not valid');
+      }
+      const [createdAt, id] = decoded;
+      qb.where('(c.created_at, c.id) > (CAST(:createdAt AS timestamptz), :id)', { createdAt, id });
     }
-    const rows = await qb.take(limit + 1).getMany();
-    const page = rows.slice(0, limit);
+    const { entities, raw } = await qb.limit(limit + 1).getRawAndEntities<{ cursor_at: string }>();
+    const page = entities.slice(0, limit);
     const last = page.at(-1);
     return {
       data: page.map(toResponse),
-      next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+      next_cursor:
+        entities.length > limit && last
+          ? encodeCursor(raw[page.length - 1].cursor_at, last.id)
+          : null,
     };
   }
 
@@ -270,31 +279,4 @@ function toResponse(row: ClientEntity): ClientResponseDto {
     updated_at: row.updatedAt.toISOString(),
     last_used_at: row.lastUsedAt?.toISOString() ?? null,
   };
-}
-
-function encodeCursor(row: ClientEntity): string {
-  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
-}
-
-const CURSOR_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      typeof value[1] === 'string' &&
-      // Only the canonical form encodeCursor writes: Date.parse accepts strings PostgreSQL rejects.
-      CURSOR_TIMESTAMP.test(value[0]) &&
-      new Date(value[0]).toISOString() === value[0] &&
-      isStorableId(value[1])
-    ) {
-      return [value[0], value[1]];
-    }
-  } catch {
-    // fall through
-  }
-  throw new ClientsError(ClientsErrorCode.InvalidCursor, 'cursor is not valid');
 }

@@ -11,7 +11,7 @@ import {
 } from '@nestjs/swagger';
 import { AdminApi } from '../auth-guards/auth-guards.decorators.js';
 import { CreateUserDto } from './dto/create-user.dto.js';
-import { ListUsersQueryDto } from './dto/list-users-query.dto.js';
+import { PageQueryDto } from '../common/pagination.js';
 import { UpdateUserDto } from './dto/update-user.dto.js';
 import { UserListResponseDto, UserResponseDto } from './dto/user-response.dto.js';
 import { UsersService } from './users.service.js';
@@ -26,7 +26,7 @@ export class UsersAdminController {
   @ApiOperation({ summary: 'List users, oldest first, with cursor pagination' })
   @ApiOkResponse({ type: UserListResponseDto })
   @ApiBadRequestResponse({ description: 'validation_failed or invalid_cursor' })
-  list(@Query() query: ListUsersQueryDto): Promise<UserListResponseDto> {
+  list(@Query() query: PageQueryDto): Promise<UserListResponseDto> {
     return this.users.list(query.limit, query.cursor);
   }
 

@@ -1,3 +1,4 @@
+import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
@@ -61,11 +62,11 @@ export class UsersService {
     const qb = this.users
       .createQueryBuilder('u')
       // The cursor keeps microseconds: a JS Date would drop them and repeat rows across pages.
-      .addSelect(`to_char(u.created_at AT TIME ZONE 'UTC', ${CURSOR_TIME_FORMAT})`, 'cursor_at')
+      .addSelect(cursorTimeSql('u.created_at'), 'cursor_at')
       .orderBy('u.created_at', 'ASC')
       .addOrderBy('u.id', 'ASC');
     if (cursor !== undefined) {
-      const [createdAt, id] = decodeCursor(cursor);
+      const [createdAt, id] = decodeCursor(cursor, (id) => UUID.test(id)) ?? invalidCursor();
       qb.where('(u.created_at, u.id) > (CAST(:createdAt AS timestamptz), CAST(:id AS uuid))', {
         createdAt,
         id,
@@ -184,6 +185,10 @@ interface RawUserRow {
   updated_at: Date;
 }
 
+function invalidCursor(): never {
+  throw new UsersError(UsersErrorCode.InvalidCursor, 'cursor is not valid');
+}
+
 function fromRaw(row: RawUserRow): UserEntity {
   return {
     id: row.id,
@@ -219,29 +224,4 @@ function toResponse(row: UserEntity): UserResponseDto {
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
-}
-
-const CURSOR_TIME_FORMAT = `'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'`;
-
-function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      typeof value[1] === 'string' &&
-      UUID.test(value[1]) &&
-      !Number.isNaN(Date.parse(value[0]))
-    ) {
-      return [value[0], value[1]];
-    }
-  } catch {
-    // fall through
-  }
-  throw new UsersError(UsersErrorCode.InvalidCursor, 'cursor is not valid');
 }

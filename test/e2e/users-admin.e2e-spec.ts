@@ -150,6 +150,11 @@ describe('admin users and roles API', () => {
       for (const user of created) expect(seen.has(user.id)).toBe(true);
 
       await expectError(await api('GET', '/admin/users?cursor=garbage'), 400, 'invalid_cursor');
+      // Dates JavaScript accepts but PostgreSQL does not must not reach the query (was a 500).
+      for (const time of ['1', '2026-13-45T99:00:00.000000Z', 'Tue, 1 Jan 2030']) {
+        const cursor = Buffer.from(JSON.stringify([time, randomUUID()])).toString('base64url');
+        await expectError(await api('GET', `/admin/users?cursor=${cursor}`), 400, 'invalid_cursor');
+      }
     });
 
     it('answers 404 for unknown or malformed ids', async () => {
