@@ -3,6 +3,7 @@ import { People1795500000000 } from '../../migrations/1795500000000-people.js';
 import { TokenLineage1795600000000 } from '../../migrations/1795600000000-token-lineage.js';
 import { EnrollmentChallenges1795700000000 } from '../../migrations/1795700000000-enrollment-challenges.js';
 import { PostLogoutRedirects1795800000000 } from '../../migrations/1795800000000-post-logout-redirects.js';
+import { AuditEvents1795900000000 } from '../../migrations/1795900000000-audit-events.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   TokenLineage1795600000000,
   EnrollmentChallenges1795700000000,
   PostLogoutRedirects1795800000000,
+  AuditEvents1795900000000,
 ];

@@ -1,3 +1,4 @@
+import { AuditService } from '../audit/audit.service.js';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
@@ -67,6 +68,7 @@ export class AuthorizationCodesService {
     private readonly config: AppConfig,
     private readonly dataSource: DataSource,
     private readonly families: TokenFamiliesService,
+    private readonly audit: AuditService,
   ) {}
 
   async issue(input: IssueAuthorizationCode): Promise<string> {
@@ -141,6 +143,11 @@ export class AuthorizationCodesService {
         'authorization code replay detected; token family revoked',
       );
       await this.families.revoke(row.family_id, 'code_replay');
+      await this.audit.record({
+        type: 'authorization_code.replayed',
+        clientId,
+        details: { family_id: row.family_id, action: 'token family revoked' },
+      });
       return { ok: false, reason: 'replayed' };
     }
     return { ok: false, reason: 'expired' };

@@ -1,3 +1,4 @@
+import { AuditService } from '../audit/audit.service.js';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -96,6 +97,7 @@ export class RefreshTokensService {
     private readonly config: AppConfig,
     private readonly dataSource: DataSource,
     private readonly families: TokenFamiliesService,
+    private readonly audit: AuditService,
   ) {}
 
   /** The first refresh token of a family (authorization_code grant). */
@@ -247,6 +249,11 @@ export class RefreshTokensService {
       if (presented.in_grace) return this.currentToken(token, chain, requested);
       logger.warn({ familyId: presented.family_id, clientId }, 'refresh token reuse detected');
       await this.families.revoke(presented.family_id, 'refresh_reuse');
+      await this.audit.record({
+        type: 'refresh_token.reuse_detected',
+        clientId,
+        details: { family_id: presented.family_id, action: 'token family revoked' },
+      });
       return { ok: false, reason: 'reused' };
     }
     if (!presented.unexpired) return { ok: false, reason: 'expired' };

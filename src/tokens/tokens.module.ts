@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module.js';
 import { AccessTokensService } from './access-tokens.service.js';
 import { AuthorizationCodesService } from './authorization-codes.service.js';
 import { RevokedJtiEntity } from './entities/revoked-jti.entity.js';
@@ -14,7 +15,7 @@ import { SigningKeysService } from './signing-keys.service.js';
 import { TokenFamiliesService } from './token-families.service.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([SigningKeyEntity, RevokedJtiEntity])],
+  imports: [TypeOrmModule.forFeature([SigningKeyEntity, RevokedJtiEntity]), AuditModule],
   controllers: [KeysAdminController],
   providers: [
     SigningKeysService,
