@@ -1,4 +1,10 @@
-import type { ClientType, TokenEndpointAuthMethod } from './entities/client.entity.js';
+import type { JSONWebKeySet } from 'jose';
+import type {
+  ApplicationType,
+  ClientSource,
+  ClientType,
+  TokenEndpointAuthMethod,
+} from './entities/client.entity.js';
 
 /** What the protocol endpoints know of a client: a plain, cached, read-only view of its row. */
 export interface ClientRecord {
@@ -14,4 +20,8 @@ export interface ClientRecord {
   readonly serviceRoles: readonly string[];
   readonly ownerUserId: string | null;
   readonly logoUri: string | null;
+  readonly source: ClientSource;
+  readonly applicationType: ApplicationType;
+  readonly jwks: JSONWebKeySet | null;
+  readonly jwksUri: string | null;
 }

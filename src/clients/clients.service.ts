@@ -255,6 +255,10 @@ function toRecord(row: ClientEntity): ClientRecord {
     serviceRoles: row.serviceRoles,
     ownerUserId: row.ownerUserId,
     logoUri: row.logoUri,
+    source: row.source,
+    applicationType: row.applicationType,
+    jwks: row.jwks,
+    jwksUri: row.jwksUri,
   };
 }
 

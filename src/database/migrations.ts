@@ -4,6 +4,7 @@ import { TokenLineage1795600000000 } from '../../migrations/1795600000000-token-
 import { EnrollmentChallenges1795700000000 } from '../../migrations/1795700000000-enrollment-challenges.js';
 import { PostLogoutRedirects1795800000000 } from '../../migrations/1795800000000-post-logout-redirects.js';
 import { AuditEvents1795900000000 } from '../../migrations/1795900000000-audit-events.js';
+import { ClientRegistration1796000000000 } from '../../migrations/1796000000000-client-registration.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   EnrollmentChallenges1795700000000,
   PostLogoutRedirects1795800000000,
   AuditEvents1795900000000,
+  ClientRegistration1796000000000,
 ];

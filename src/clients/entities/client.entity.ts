@@ -1,7 +1,12 @@
+import type { JSONWebKeySet } from 'jose';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 export type ClientType = 'confidential' | 'public';
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type TokenEndpointAuthMethod =
+  'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+/** Who made the client: an admin, dynamic registration (RFC 7591) or a metadata document. */
+export type ClientSource = 'admin' | 'dcr' | 'cimd';
+export type ApplicationType = 'web' | 'native';
 
 @Entity({ name: 'clients' })
 export class ClientEntity {
@@ -58,6 +63,37 @@ export class ClientEntity {
 
   @Column({ name: 'tos_uri', type: 'text', nullable: true })
   tosUri: string | null;
+
+  @Column({ type: 'text', default: 'admin' })
+  source: ClientSource;
+
+  @Column({ name: 'application_type', type: 'text', default: 'web' })
+  applicationType: ApplicationType;
+
+  /** SHA-256 of the RFC 7592 registration access token (`lk_rat_`). */
+  @Column({ name: 'registration_access_token_hash', type: 'text', nullable: true })
+  registrationAccessTokenHash: string | null;
+
+  /** Public keys for private_key_jwt, given inline… */
+  @Column({ type: 'jsonb', nullable: true })
+  jwks: JSONWebKeySet | null;
+
+  /** …or by reference, fetched with the SSRF-safe fetcher. */
+  @Column({ name: 'jwks_uri', type: 'text', nullable: true })
+  jwksUri: string | null;
+
+  @Column({ name: 'client_uri', type: 'text', nullable: true })
+  clientUri: string | null;
+
+  @Column({ name: 'software_id', type: 'text', nullable: true })
+  softwareId: string | null;
+
+  @Column({ name: 'software_version', type: 'text', nullable: true })
+  softwareVersion: string | null;
+
+  /** For a metadata-document client: when the cached document must be fetched again. */
+  @Column({ name: 'metadata_expires_at', type: 'timestamptz', nullable: true })
+  metadataExpiresAt: Date | null;
 
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
