@@ -4,9 +4,11 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { Express, NextFunction } from 'express';
 import type { AppConfig } from './config/app-config.js';
 import { AppModule } from './app.module.js';
+import { RegistrationEndpoints } from './clients/registration.endpoints.js';
 import { adminJsonBody } from './common/admin-body.js';
 import { AdminExceptionFilter } from './common/admin-exception.filter.js';
 import { browserFormBody } from './common/form-body.js';
+import { applyCors, corsPolicy } from './common/cors.js';
 import { sendOAuthError, type RawRequest, type RawResponse } from './common/http.js';
 import { NestPinoLogger } from './common/logger.js';
 import { MethodNotAllowed } from './common/oauth-errors.js';
@@ -39,15 +41,20 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   http.set('trust proxy', config.http.trustProxy);
   http.set('etag', false);
   http.use(requestContext);
+  const registration = app.get(RegistrationEndpoints);
   http.use(
-    protocolRouter([
-      app.get(TokenEndpoint),
-      app.get(IntrospectionEndpoint),
-      app.get(RevocationEndpoint),
-      app.get(UserInfoEndpoint),
-      app.get(AnonymousEndpoint),
-      ...app.get(DiscoveryEndpoints).endpoints,
-    ]),
+    protocolRouter(
+      [
+        app.get(TokenEndpoint),
+        app.get(IntrospectionEndpoint),
+        app.get(RevocationEndpoint),
+        app.get(UserInfoEndpoint),
+        app.get(AnonymousEndpoint),
+        registration.register,
+        ...app.get(DiscoveryEndpoints).endpoints,
+      ],
+      [registration.management],
+    ),
   );
   // Admin responses carry secrets (client secrets, setup links) and personal data: never cached.
   http.use('/admin', (_req: RawRequest, res: RawResponse, next: NextFunction) => {
@@ -85,13 +92,21 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
 }
 
-/** Exact-path dispatch of the protocol endpoints; a wrong method is a 405 in OAuth format. */
-function protocolRouter(endpoints: ProtocolEndpoint[]) {
+/**
+ * Exact-path dispatch of the protocol endpoints, then prefix dispatch of the few whose path
+ * carries a parameter (RFC 7592 /oauth/register/:client_id); a wrong method is a 405 in OAuth
+ * format.
+ */
+function protocolRouter(endpoints: ProtocolEndpoint[], prefixed: ProtocolEndpoint[] = []) {
   const byPath = new Map(endpoints.map((endpoint) => [endpoint.path, endpoint]));
   return (req: RawRequest, res: RawResponse, next: NextFunction): void => {
     const url = req.url ?? '';
     const query = url.indexOf('?');
-    const endpoint = byPath.get(query === -1 ? url : url.slice(0, query));
+    const path = query === -1 ? url : url.slice(0, query);
+    const cors = corsPolicy(path);
+    if (cors !== undefined && applyCors(req, res, cors)) return;
+    const endpoint =
+      byPath.get(path) ?? prefixed.find((candidate) => path.startsWith(candidate.path));
     if (!endpoint) return next();
     if (!endpoint.methods.includes(req.method ?? '')) {
       res.setHeader('Allow', endpoint.methods.join(', '));

@@ -2,7 +2,13 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { logger } from '../common/logger.js';
 
-export type AuditEventType = 'authorization_code.replayed' | 'refresh_token.reuse_detected';
+export type AuditEventType =
+  | 'authorization_code.replayed'
+  | 'refresh_token.reuse_detected'
+  | 'client.registered'
+  | 'client.registration_updated'
+  | 'client.registration_deleted'
+  | 'client.stale_removed';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -1,9 +1,9 @@
-import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
-import { AppConfig } from '../config/app-config.js';
 import { CommonErrorCode } from '../common/admin-errors.js';
-import { AccessTokenRejected, AccessTokensService } from '../tokens/access-tokens.service.js';
+import { AccessTokenRejected } from '../tokens/access-tokens.service.js';
+import { AccessTokenVerifier } from './access-token-verifier.js';
 import { BearerChallengeError } from './auth-guards.errors.js';
 import {
   ADMIN_AUDIENCE,
@@ -11,7 +11,7 @@ import {
   PERMISSIONS_KEY,
   type AudienceRequirement,
 } from './auth-guards.constants.js';
-import { PROTECTED_RESOURCE_METADATA_PATH } from '../common/routes.js';
+import { BEARER_GUARD_OPTIONS, type BearerGuardOptions } from './auth-guards.options.js';
 
 const DESCRIPTIONS: Record<AccessTokenRejected['reason'], string> = {
   malformed: 'the access token is malformed',
@@ -25,15 +25,21 @@ const DESCRIPTIONS: Record<AccessTokenRejected['reason'], string> = {
 
 /**
  * RFC 6750 bearer authentication for resource servers: signature, `typ`, `iss`, `aud`, `exp`
- * and revocation, then the required permissions. Challenges name the RFC 9728 metadata.
+ * and revocation (where the verifier can see it), then the required permissions. Challenges
+ * name the RFC 9728 metadata. The verifier and options come from AuthGuardsModule: in-process
+ * inside Latchkey, by JWKS in other apps (AuthGuardsModule.forResourceServer).
  */
 @Injectable()
 export class BearerTokenGuard implements CanActivate {
+  private readonly metadata: string;
+
   constructor(
     private readonly reflector: Reflector,
-    private readonly tokens: AccessTokensService,
-    private readonly config: AppConfig,
-  ) {}
+    private readonly tokens: AccessTokenVerifier,
+    @Inject(BEARER_GUARD_OPTIONS) private readonly options: BearerGuardOptions,
+  ) {
+    this.metadata = `resource_metadata="${options.resourceMetadataUrl}"`;
+  }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<IncomingMessage & { principal?: unknown }>();
@@ -44,8 +50,8 @@ export class BearerTokenGuard implements CanActivate {
     );
     const permissions =
       this.reflector.getAllAndOverride<string[] | undefined>(PERMISSIONS_KEY, targets) ?? [];
-    const expected = audience === ADMIN_AUDIENCE ? this.config.audiences.admin : audience;
-    const metadata = `resource_metadata="${this.config.issuer}${PROTECTED_RESOURCE_METADATA_PATH}"`;
+    const expected = this.expectedAudience(audience);
+    const metadata = this.metadata;
 
     const header = request.headers.authorization;
     const match = header === undefined ? null : /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
@@ -80,5 +86,13 @@ export class BearerTokenGuard implements CanActivate {
         `Bearer error="invalid_token", error_description="${description}", ${metadata}`,
       );
     }
+  }
+
+  private expectedAudience(audience: AudienceRequirement | undefined): string | undefined {
+    if (audience === undefined) return this.options.defaultAudience ?? undefined;
+    if (audience !== ADMIN_AUDIENCE) return audience;
+    // A programming error, not a caller's: ADMIN_AUDIENCE means nothing outside Latchkey.
+    if (this.options.adminAudience === null) throw new Error('ADMIN_AUDIENCE is not configured');
+    return this.options.adminAudience;
   }
 }

@@ -1,6 +1,8 @@
+import type { JSONWebKeySet } from 'jose';
 import { isLoopbackHost } from '../config/app-config.js';
 import { isUserTier } from '../users/permissions.js';
 import type { ClientType, TokenEndpointAuthMethod } from './entities/client.entity.js';
+import { isPublicKeySet } from './client-assertion.service.js';
 import { ClientsError, ClientsErrorCode } from './clients.errors.js';
 
 export interface ClientMetadata {
@@ -18,6 +20,9 @@ export interface ClientMetadata {
   logoUri: string | null;
   policyUri: string | null;
   tosUri: string | null;
+  /** private_key_jwt keys (RFC 7523): exactly one of these for that method, neither otherwise. */
+  jwks?: JSONWebKeySet | null;
+  jwksUri?: string | null;
 }
 
 function invalid(message: string): ClientsError {
@@ -41,6 +46,7 @@ export function checkClientMetadata(input: ClientMetadata): ClientMetadata {
   } else if (m.tokenEndpointAuthMethod === 'none') {
     throw invalid('confidential clients must authenticate with a client secret');
   }
+  checkClientKeys(m);
   if (m.grantTypes.includes('refresh_token') && !m.grantTypes.includes('authorization_code')) {
     throw invalid('refresh_token requires the authorization_code grant');
   }
@@ -87,6 +93,24 @@ export function checkRedirectUri(uri: string, type: ClientType): void {
   throw invalid(
     `redirect URI ${uri} must use https, http on a loopback address, or a private-use scheme`,
   );
+}
+
+function checkClientKeys(m: ClientMetadata): void {
+  const jwks = m.jwks ?? null;
+  const jwksUri = m.jwksUri ?? null;
+  if (m.tokenEndpointAuthMethod !== 'private_key_jwt') {
+    if (jwks !== null || jwksUri !== null) {
+      throw invalid('jwks and jwks_uri need token_endpoint_auth_method private_key_jwt');
+    }
+    return;
+  }
+  if ((jwks === null) === (jwksUri === null)) {
+    throw invalid('private_key_jwt needs exactly one of jwks and jwks_uri');
+  }
+  if (jwks !== null && !isPublicKeySet(jwks)) {
+    throw invalid('jwks must be a JSON Web Key Set of public keys');
+  }
+  if (jwksUri !== null) checkWebUri('jwks_uri', jwksUri);
 }
 
 function checkWebUri(field: string, value: string): void {

@@ -24,4 +24,6 @@ export interface ClientRecord {
   readonly applicationType: ApplicationType;
   readonly jwks: JSONWebKeySet | null;
   readonly jwksUri: string | null;
+  /** A metadata-document client: when its document must be fetched again (epoch ms). */
+  readonly metadataExpiresAt: number | null;
 }

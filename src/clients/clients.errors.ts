@@ -6,6 +6,7 @@ export enum ClientsErrorCode {
   ClientIsPublic = 'client_is_public',
   ClientIdTaken = 'client_id_taken',
   InvalidCursor = 'invalid_cursor',
+  InitialAccessTokenNotFound = 'initial_access_token_not_found',
 }
 
 export class ClientsError extends DomainError<ClientsErrorCode> {}

@@ -1,6 +1,7 @@
 import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
+import type { JSONWebKeySet } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
@@ -8,6 +9,7 @@ import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
 import { logger } from '../common/logger.js';
 import { EventBus } from '../database/event-bus.service.js';
 import { returnedRows } from '../database/query-result.js';
+import { CimdResolver } from './cimd-resolver.js';
 import { ClientCache } from './client-cache.js';
 import { checkClientMetadata, type ClientMetadata } from './client-metadata.js';
 import type { ClientRecord } from './client-record.js';
@@ -35,6 +37,7 @@ export interface CreateClientOptions {
 export class ClientsService implements OnModuleInit, OnApplicationShutdown {
   private readonly cache: ClientCache;
   private readonly lastMarked = new Map<string, number>();
+  private readonly resolving = new Map<string, Promise<ClientRecord | null>>();
   private pendingLastUsed = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
 
@@ -42,6 +45,7 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     config: AppConfig,
     @InjectRepository(ClientEntity) private readonly clients: Repository<ClientEntity>,
     private readonly bus: EventBus,
+    private readonly cimd: CimdResolver,
   ) {
     this.cache = new ClientCache(config.clients.cacheSize);
   }
@@ -61,12 +65,33 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
   async findRecord(id: string): Promise<ClientRecord | null> {
     if (!isStorableId(id)) return null;
     const cached = this.cache.get(id);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined && !documentExpired(cached)) return cached;
+    if (this.cimd.handles(id)) return this.findDocumentClient(id);
     const generation = this.cache.generation;
     const row = await this.clients.findOne({ where: { id } });
     const record = row ? toRecord(row) : null;
     this.cache.set(id, record, generation);
     return record;
+  }
+
+  /**
+   * A client named by its metadata document URL (draft-ietf-oauth-client-id-metadata-document).
+   * Concurrent lookups of one URL share one resolution.
+   */
+  private findDocumentClient(id: string): Promise<ClientRecord | null> {
+    const pending = this.resolving.get(id);
+    if (pending) return pending;
+    const generation = this.cache.generation;
+    const started = this.cimd
+      .load(id)
+      .then((row) => {
+        const record = row ? toRecord(row) : null;
+        this.cache.set(id, record, generation);
+        return record;
+      })
+      .finally(() => this.resolving.delete(id));
+    this.resolving.set(id, started);
+    return started;
   }
 
   /** Notes a use of the client; persisted later, at most once a minute per client. */
@@ -131,8 +156,14 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
       logoUri: dto.logo_uri ?? null,
       policyUri: dto.policy_uri ?? null,
       tosUri: dto.tos_uri ?? null,
+      jwks: (dto.jwks as JSONWebKeySet | undefined) ?? null,
+      jwksUri: dto.jwks_uri ?? null,
     });
-    const secret = type === 'confidential' ? generateSecret(SECRET_PREFIX.clientSecret) : null;
+    // private_key_jwt clients prove themselves with their keys (RFC 7523): no secret to issue.
+    const secret =
+      type === 'confidential' && metadata.tokenEndpointAuthMethod !== 'private_key_jwt'
+        ? generateSecret(SECRET_PREFIX.clientSecret)
+        : null;
     const now = new Date();
     const entity = this.clients.create({
       id: options.id ?? randomUUID(),
@@ -178,6 +209,8 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
       logoUri: dto.logo_uri ?? entity.logoUri,
       policyUri: dto.policy_uri ?? entity.policyUri,
       tosUri: dto.tos_uri ?? entity.tosUri,
+      jwks: (dto.jwks as JSONWebKeySet | undefined) ?? entity.jwks,
+      jwksUri: dto.jwks_uri ?? entity.jwksUri,
     } satisfies ClientMetadata);
     const updatedAt = new Date();
     await this.clients.update({ id }, { ...metadata, updatedAt });
@@ -259,7 +292,15 @@ function toRecord(row: ClientEntity): ClientRecord {
     applicationType: row.applicationType,
     jwks: row.jwks,
     jwksUri: row.jwksUri,
+    metadataExpiresAt: row.metadataExpiresAt?.getTime() ?? null,
   };
+}
+
+/** A metadata-document client whose document must be fetched again. */
+function documentExpired(record: ClientRecord | null): boolean {
+  return (
+    record !== null && record.metadataExpiresAt !== null && record.metadataExpiresAt <= Date.now()
+  );
 }
 
 function toResponse(row: ClientEntity): ClientResponseDto {

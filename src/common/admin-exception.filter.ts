@@ -8,6 +8,7 @@ import {
 import type { Request, Response } from 'express';
 import { BearerChallengeError } from '../auth-guards/auth-guards.errors.js';
 import { ClientsErrorCode } from '../clients/clients.errors.js';
+import { ResourcesErrorCode } from '../resources/resources.errors.js';
 import { SessionsErrorCode } from '../sessions/sessions.errors.js';
 import { TokensErrorCode } from '../tokens/tokens.errors.js';
 import { UsersErrorCode } from '../users/users.errors.js';
@@ -19,6 +20,7 @@ import { OAuthError } from './oauth-errors.js';
 export type AdminErrorCode =
   | CommonErrorCode
   | ClientsErrorCode
+  | ResourcesErrorCode
   | TokensErrorCode
   | UsersErrorCode
   | SessionsErrorCode
@@ -39,6 +41,7 @@ export function statusOf(code: AdminErrorCode): number {
       return HttpStatus.FORBIDDEN;
     case CommonErrorCode.NotFound:
     case ClientsErrorCode.ClientNotFound:
+    case ClientsErrorCode.InitialAccessTokenNotFound:
       return HttpStatus.NOT_FOUND;
     case ClientsErrorCode.ClientIdTaken:
       return HttpStatus.CONFLICT;
@@ -48,6 +51,13 @@ export function statusOf(code: AdminErrorCode): number {
       return HttpStatus.UNSUPPORTED_MEDIA_TYPE;
     case TokensErrorCode.NoSigningKey:
       return HttpStatus.SERVICE_UNAVAILABLE;
+    case ResourcesErrorCode.InvalidResourceMetadata:
+    case ResourcesErrorCode.InvalidCursor:
+      return HttpStatus.BAD_REQUEST;
+    case ResourcesErrorCode.ResourceNotFound:
+      return HttpStatus.NOT_FOUND;
+    case ResourcesErrorCode.ResourceIdentifierTaken:
+      return HttpStatus.CONFLICT;
     case UsersErrorCode.UnknownRole:
     case UsersErrorCode.InvalidCursor:
     case UsersErrorCode.RoleIsBuiltIn:

@@ -6,6 +6,7 @@ export const SECRET_PREFIX = {
   authorizationCode: 'lk_ac_',
   clientSecret: 'lk_cs_',
   registrationAccessToken: 'lk_rat_',
+  initialAccessToken: 'lk_iat_',
   setupToken: 'lk_st_',
   sessionId: 'lk_sid_',
 } as const;

@@ -19,6 +19,7 @@ export type RawRequest = IncomingMessage & { id?: string; body?: unknown; ip?: s
 export type RawResponse = ServerResponse;
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
+const JSON_TYPE = 'application/json';
 
 /**
  * Reads and parses an application/x-www-form-urlencoded body directly (hot path: no body-parser,
@@ -33,6 +34,38 @@ export async function readForm(req: RawRequest, limitBytes: number): Promise<For
   if (declared > limitBytes) throw new PayloadTooLarge('request body is too large');
   const body = await readBody(req, limitBytes);
   return parseForm(body);
+}
+
+/**
+ * Reads a JSON object body (RFC 7591 registration requests) with the same limits as `readForm`.
+ * Strings holding NUL are refused here: PostgreSQL text cannot store them.
+ */
+export async function readJson(
+  req: RawRequest,
+  limitBytes: number,
+): Promise<Record<string, unknown>> {
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
+  if (type !== JSON_TYPE) {
+    throw new UnsupportedMediaType(`content type must be ${JSON_TYPE}`);
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limitBytes) throw new PayloadTooLarge('request body is too large');
+  const body = await readBody(req, limitBytes);
+  let hasNul = false;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body, (_key, value: unknown) => {
+      if (typeof value === 'string' && value.includes('\u0000')) hasNul = true;
+      return value;
+    });
+  } catch {
+    throw new InvalidRequest('request body is not valid JSON');
+  }
+  if (hasNul) throw new InvalidRequest('strings must not contain NUL characters');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidRequest('request body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
 }
 
 export function parseForm(body: string): FormParams {

@@ -58,6 +58,21 @@ export class UnsupportedTokenType extends OAuthError {
   readonly error = 'unsupported_token_type';
 }
 
+/** RFC 7591 §3.2.2: a redirect URI the registration cannot accept. */
+export class InvalidRedirectUri extends OAuthError {
+  readonly error = 'invalid_redirect_uri';
+}
+
+/** RFC 7591 §3.2.2: a metadata field that is invalid or that this server does not allow. */
+export class InvalidClientMetadata extends OAuthError {
+  readonly error = 'invalid_client_metadata';
+}
+
+/** RFC 7591 §3.2.2. */
+export class InvalidSoftwareStatement extends OAuthError {
+  readonly error = 'invalid_software_statement';
+}
+
 export class AccessDenied extends OAuthError {
   readonly error = 'access_denied';
   override readonly status = 403;
@@ -126,8 +141,11 @@ export class InsufficientScope extends OAuthError {
 export class TooManyRequests extends OAuthError {
   readonly error = 'invalid_request';
   override readonly status = 429;
-  constructor(readonly retryAfterSeconds: number) {
-    super('too many requests');
+  constructor(
+    readonly retryAfterSeconds: number,
+    description = 'too many requests',
+  ) {
+    super(description);
   }
   override headers(): Record<string, string> {
     return { 'Retry-After': String(this.retryAfterSeconds) };

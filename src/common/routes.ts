@@ -15,6 +15,7 @@ export const ROUTES = {
   revoke: '/oauth/revoke',
   userinfo: '/oauth/userinfo',
   anonymous: '/oauth/anonymous',
+  register: '/oauth/register',
 } as const;
 
 export const PROTECTED_RESOURCE_METADATA_PATH = ROUTES.protectedResource;

@@ -58,7 +58,18 @@ describe(AppConfig.name, () => {
         admin: 'http://localhost:3000/admin',
         default: 'http://localhost:3000',
       });
-      expect(config.clients).toEqual({ cacheSize: 10000 });
+      expect(config.clients).toEqual({
+        cacheSize: 10000,
+        assertionMaxLifetimeSeconds: 300,
+        cimdStaleGraceSeconds: 600,
+      });
+      expect(config.fetch).toEqual({
+        allowHosts: [],
+        cacheMinSeconds: 60,
+        cacheMaxSeconds: 86400,
+        ratePerSecond: 20,
+        hostRatePerSecond: 5,
+      });
     });
 
     it('derives the default issuer and audiences from PORT', () => {

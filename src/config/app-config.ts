@@ -6,11 +6,13 @@ import {
   type ACCESS_TOKEN_ALGS,
   type ID_TOKEN_ALGS,
   type LOG_LEVELS,
+  type REGISTRATION_MODES,
 } from './environment.js';
 
 export type AccessTokenAlg = (typeof ACCESS_TOKEN_ALGS)[number];
 export type IdTokenAlg = (typeof ID_TOKEN_ALGS)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type RegistrationMode = (typeof REGISTRATION_MODES)[number];
 
 /**
  * The typed configuration every service injects. Built once, at start, by `loadConfig()`.
@@ -57,6 +59,29 @@ export class AppConfig {
   };
   clients: {
     cacheSize: number;
+    /** RFC 7523 client assertions: longest accepted exp - iat, in seconds. */
+    assertionMaxLifetimeSeconds: number;
+    /** A CIMD client whose document cannot be refreshed keeps working this long, in seconds. */
+    cimdStaleGraceSeconds: number;
+  };
+  /** Outbound fetches of client-supplied URLs (SafeFetcher). */
+  fetch: {
+    /** host or host:port entries that skip the public-address check and may use http. */
+    allowHosts: string[];
+    /** Bounds on how long a fetched document is reused, in seconds. */
+    cacheMinSeconds: number;
+    cacheMaxSeconds: number;
+    /** Token-bucket rates, in fetches per second. */
+    ratePerSecond: number;
+    hostRatePerSecond: number;
+  };
+  /** Dynamic client registration (RFC 7591/7592) and the cleanup of unused registrations. */
+  registration: {
+    mode: RegistrationMode;
+    /** Registrations per address per minute. */
+    rateLimitPerMinute: number;
+    /** Days without use after which a `dcr` or `cimd` client is deleted. */
+    staleClientDays: number;
   };
   webauthn: {
     rpId: string;
@@ -128,7 +153,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     admin: parseResourceUri('ADMIN_AUDIENCE', raw.ADMIN_AUDIENCE ?? `${config.issuer}/admin`),
     default: parseResourceUri('DEFAULT_AUDIENCE', raw.DEFAULT_AUDIENCE ?? config.issuer),
   };
-  config.clients = { cacheSize: raw.CLIENT_CACHE_SIZE ?? 10000 };
+  config.clients = {
+    cacheSize: raw.CLIENT_CACHE_SIZE ?? 10000,
+    assertionMaxLifetimeSeconds: raw.CLIENT_ASSERTION_MAX_LIFETIME_SECONDS ?? 300,
+    cimdStaleGraceSeconds: raw.CIMD_STALE_GRACE_SECONDS ?? 600,
+  };
+  config.fetch = {
+    allowHosts: (raw.FETCH_ALLOW_HOSTS ?? '')
+      .split(',')
+      .map((entry) => entry.trim().toLowerCase())
+      .filter((entry) => entry.length > 0),
+    cacheMinSeconds: raw.FETCH_CACHE_MIN_SECONDS ?? 60,
+    cacheMaxSeconds: raw.FETCH_CACHE_MAX_SECONDS ?? 86400,
+    ratePerSecond: raw.FETCH_RATE_PER_SECOND ?? 20,
+    hostRatePerSecond: raw.FETCH_HOST_RATE_PER_SECOND ?? 5,
+  };
+  if (config.fetch.cacheMinSeconds > config.fetch.cacheMaxSeconds) {
+    throw new ConfigError('FETCH_CACHE_MIN_SECONDS: must not exceed FETCH_CACHE_MAX_SECONDS');
+  }
+  config.registration = {
+    mode: raw.REGISTRATION_MODE ?? 'initial-access-token',
+    rateLimitPerMinute: raw.REGISTRATION_RATE_LIMIT_PER_MINUTE ?? 10,
+    staleClientDays: raw.STALE_CLIENT_DAYS ?? 30,
+  };
   const issuerUrl = new URL(config.issuer);
   config.webauthn = {
     rpId: raw.RP_ID ?? issuerUrl.hostname,

@@ -16,6 +16,7 @@ import { Type } from 'class-transformer';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const ACCESS_TOKEN_ALGS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
 export const ID_TOKEN_ALGS = ['RS256', 'PS256', 'ES256'] as const;
+export const REGISTRATION_MODES = ['open', 'initial-access-token', 'off'] as const;
 
 /**
  * The raw environment, as strings, validated once at start. Every duration carries its unit
@@ -191,6 +192,89 @@ export class EnvironmentVariables {
   @Min(30)
   @Max(86400)
   ANONYMOUS_TOKEN_TTL_SECONDS?: number;
+
+  /**
+   * Dynamic client registration (RFC 7591): `open` to anyone, `initial-access-token` with an
+   * admin-issued bearer token, or `off`.
+   */
+  @IsOptional()
+  @IsIn(REGISTRATION_MODES)
+  REGISTRATION_MODE?: (typeof REGISTRATION_MODES)[number];
+
+  /** Registrations one address may make per minute. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  REGISTRATION_RATE_LIMIT_PER_MINUTE?: number;
+
+  /** Self-registered and metadata-document clients unused for this many days are deleted. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(3650)
+  STALE_CLIENT_DAYS?: number;
+
+  /**
+   * Hosts (host or host:port, comma-separated) that outbound fetches of CIMD documents and
+   * jwks_uri may reach without the public-address check, and over http. For tests and internal
+   * deployments; empty by default.
+   */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9.:[\]-]+(\s*,\s*[A-Za-z0-9.:[\]-]+)*$/, {
+    message: 'must be a comma-separated list of host or host:port entries',
+  })
+  FETCH_ALLOW_HOSTS?: string;
+
+  /** Shortest time a fetched document is reused, in seconds (also for no-store answers). */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  FETCH_CACHE_MIN_SECONDS?: number;
+
+  /** Longest time a fetched document is reused, in seconds, whatever its Cache-Control says. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(604800)
+  FETCH_CACHE_MAX_SECONDS?: number;
+
+  /** Outbound fetches per second, across all hosts. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  FETCH_RATE_PER_SECOND?: number;
+
+  /** Outbound fetches per second to one host. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(10000)
+  FETCH_HOST_RATE_PER_SECOND?: number;
+
+  /** RFC 7523 client assertions: the longest accepted lifetime (exp - iat), in seconds. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(3600)
+  CLIENT_ASSERTION_MAX_LIFETIME_SECONDS?: number;
+
+  /** How long a CIMD client keeps working on its last good document when a refresh fails, in seconds. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(86400)
+  CIMD_STALE_GRACE_SECONDS?: number;
 
   /** Email of the first admin user, created by bootstrap when no user holds the admin role. */
   @IsOptional()

@@ -5,6 +5,7 @@ import { EnrollmentChallenges1795700000000 } from '../../migrations/179570000000
 import { PostLogoutRedirects1795800000000 } from '../../migrations/1795800000000-post-logout-redirects.js';
 import { AuditEvents1795900000000 } from '../../migrations/1795900000000-audit-events.js';
 import { ClientRegistration1796000000000 } from '../../migrations/1796000000000-client-registration.js';
+import { GrantResources1796100000000 } from '../../migrations/1796100000000-grant-resources.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   PostLogoutRedirects1795800000000,
   AuditEvents1795900000000,
   ClientRegistration1796000000000,
+  GrantResources1796100000000,
 ];

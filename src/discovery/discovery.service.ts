@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { ASSERTION_SIGNING_ALGS } from '../clients/client-assertion.service.js';
 import { SECRET_AUTH_METHODS } from '../clients/client-auth.service.js';
 import { prebuild, type PrebuiltDocument } from '../common/documents.js';
 import { ROUTES } from '../common/routes.js';
@@ -46,6 +47,10 @@ export class DiscoveryService {
       revocation_endpoint: url(ROUTES.revoke),
       userinfo_endpoint: url(ROUTES.userinfo),
       end_session_endpoint: url(ROUTES.endSession),
+      // RFC 8414 §2: advertised only when clients can register themselves.
+      ...(config.registration.mode === 'off'
+        ? {}
+        : { registration_endpoint: url(ROUTES.register) }),
       grant_types_supported: grants.supported(),
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
@@ -55,9 +60,19 @@ export class DiscoveryService {
       prompt_values_supported: ['none', 'login', 'consent'],
       scopes_supported: [...OIDC_SCOPES_SUPPORTED, ...USER_TIER],
       // `none`: public clients, at the token endpoint with PKCE, and to revoke their tokens.
-      token_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS, 'none'],
-      introspection_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS],
-      revocation_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS, 'none'],
+      token_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS, 'private_key_jwt', 'none'],
+      // RFC 7523 client assertions: asymmetric algorithms only.
+      token_endpoint_auth_signing_alg_values_supported: ASSERTION_SIGNING_ALGS,
+      introspection_endpoint_auth_methods_supported: [...SECRET_AUTH_METHODS, 'private_key_jwt'],
+      introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_SIGNING_ALGS,
+      revocation_endpoint_auth_methods_supported: [
+        ...SECRET_AUTH_METHODS,
+        'private_key_jwt',
+        'none',
+      ],
+      revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_SIGNING_ALGS,
+      // draft-ietf-oauth-client-id-metadata-document: an https client_id names its metadata.
+      client_id_metadata_document_supported: true,
       subject_types_supported: ['public'],
       // Only the configured algorithm has keys, so only it is offered.
       id_token_signing_alg_values_supported: [config.tokens.idTokenAlg],

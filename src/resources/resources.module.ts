@@ -1,5 +1,14 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuthGuardsModule } from '../auth-guards/auth-guards.module.js';
+import { ResourceEntity } from './entities/resource.entity.js';
+import { ResourcesAdminController } from './resources-admin.controller.js';
 import { ResourcesService } from './resources.service.js';
 
-@Module({ providers: [ResourcesService], exports: [ResourcesService] })
+@Module({
+  imports: [TypeOrmModule.forFeature([ResourceEntity]), AuthGuardsModule],
+  controllers: [ResourcesAdminController],
+  providers: [ResourcesService],
+  exports: [ResourcesService],
+})
 export class ResourcesModule {}

@@ -143,11 +143,13 @@ export class AccessTokensService {
   }
 }
 
-function looksLikeJwt(token: string): boolean {
+/** A cheap shape check before any cryptography: three base64url parts, bounded length. */
+export function looksLikeJwt(token: string): boolean {
   return token.length < 8192 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
 }
 
-function rejectionReason(err: unknown): TokenRejection {
+/** Maps a jose verification failure to the reason a resource server reports. */
+export function rejectionReason(err: unknown): TokenRejection {
   if (err instanceof AccessTokenRejected) return err.reason;
   if (err instanceof joseErrors.JWTExpired) return 'expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {

@@ -14,8 +14,8 @@ export interface IssueAuthorizationCode {
   redirectUri: string;
   /** Already resolved and ordered, space-delimited. */
   scope: string;
-  /** RFC 8707 audience chosen at /authorize; null = the default audience. */
-  resource: string | null;
+  /** RFC 8707 resources granted at /authorize, normalized; empty = the default audience. */
+  resources: readonly string[];
   nonce: string | null;
   codeChallenge: string;
   authTime: Date;
@@ -30,7 +30,7 @@ export interface RedeemedCode {
   familyId: string;
   redirectUri: string;
   scope: string;
-  resource: string | null;
+  resources: string[];
   nonce: string | null;
   codeChallenge: string;
   authTime: Date;
@@ -48,7 +48,7 @@ interface CodeRow {
   family_id: string;
   redirect_uri: string;
   scope: string;
-  resource: string | null;
+  resources: string[];
   nonce: string | null;
   code_challenge: string;
   auth_time: Date;
@@ -82,7 +82,7 @@ export class AuthorizationCodesService {
     const code = generateSecret(SECRET_PREFIX.authorizationCode);
     await this.dataSource.query(
       `INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, family_id,
-         redirect_uri, scope, resource, nonce, code_challenge, auth_time, amr, expires_at)
+         redirect_uri, scope, resources, nonce, code_challenge, auth_time, amr, expires_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
          now() + make_interval(secs => $13))`,
       [
@@ -93,7 +93,7 @@ export class AuthorizationCodesService {
         familyId,
         input.redirectUri,
         input.scope,
-        input.resource,
+        input.resources,
         input.nonce,
         input.codeChallenge,
         input.authTime,
@@ -119,7 +119,7 @@ export class AuthorizationCodesService {
       await this.dataSource.query(
         `UPDATE authorization_codes SET consumed_at = now()
          WHERE code_hash = $1 AND client_id = $2 AND consumed_at IS NULL AND expires_at > now()
-         RETURNING client_id, user_id, session_id, family_id, redirect_uri, scope, resource,
+         RETURNING client_id, user_id, session_id, family_id, redirect_uri, scope, resources,
            nonce, code_challenge, auth_time, amr`,
         [codeHash, clientId],
       ),
@@ -162,7 +162,7 @@ function toRedeemed(row: CodeRow): RedeemedCode {
     familyId: row.family_id,
     redirectUri: row.redirect_uri,
     scope: row.scope,
-    resource: row.resource,
+    resources: row.resources,
     nonce: row.nonce,
     codeChallenge: row.code_challenge,
     authTime: row.auth_time,

@@ -15,7 +15,8 @@ export interface RefreshGrant {
   userId: string | null;
   sessionId: string | null;
   scope: string;
-  resource: string | null;
+  /** RFC 8707 resources of the grant, normalized; empty = the default audience. */
+  resources: string[];
   authTime: Date | null;
   amr: string[];
 }
@@ -34,7 +35,12 @@ export type RotateResult =
       reason: 'unknown' | 'wrong_client' | 'revoked' | 'expired' | 'reused' | 'superseded';
     }
   /** RFC 6749 §6: the requested scope is not within the original grant; nothing changed. */
-  | { ok: false; reason: 'scope_exceeded'; exceeding: string[] };
+  | { ok: false; reason: 'scope_exceeded'; exceeding: string[] }
+  /**
+   * RFC 8707 §2.2: the named resource is not one the grant covers, or the grant covers several
+   * and none was named; nothing changed.
+   */
+  | { ok: false; reason: 'resource_not_granted' | 'resource_required' };
 
 /** RFC 7662 §2.2 members of a live refresh token. */
 export interface RefreshTokenInfo {
@@ -49,7 +55,7 @@ export interface RefreshTokenInfo {
 interface RotatedRow {
   family_id: string;
   scope: string;
-  resource: string | null;
+  resources: string[];
   client_id: string;
   user_id: string | null;
   session_id: string | null;
@@ -65,7 +71,7 @@ interface ChainRow {
   in_grace: boolean;
   family_id: string;
   scope: string;
-  resource: string | null;
+  resources: string[];
   client_id: string;
   user_id: string | null;
   session_id: string | null;
@@ -104,17 +110,17 @@ export class RefreshTokensService {
   async issue(input: {
     familyId: string;
     scope: string;
-    resource: string | null;
+    resources: readonly string[];
   }): Promise<string> {
     const token = generateSecret(SECRET_PREFIX.refreshToken);
     await this.dataSource.query(
-      `INSERT INTO refresh_tokens (token_hash, family_id, scope, resource, expires_at)
+      `INSERT INTO refresh_tokens (token_hash, family_id, scope, resources, expires_at)
        VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
       [
         sha256(token),
         input.familyId,
         input.scope,
-        input.resource,
+        input.resources,
         this.config.tokens.refreshTokenTtlSeconds,
       ],
     );
@@ -123,12 +129,15 @@ export class RefreshTokensService {
 
   /**
    * Rotates a refresh token presented by `clientId`; see the class comment. `requested`, when
-   * given, must lie within the token's scope, or the token is left as it was.
+   * given, must lie within the token's scope, and `resource` (normalized), when given, among
+   * its resources; without it the grant must cover at most one. Otherwise the token is left as
+   * it was.
    */
   async rotate(
     token: string,
     clientId: string,
     requested: readonly string[] | null = null,
+    resource: string | null = null,
   ): Promise<RotateResult> {
     if (!isWellFormed(token)) return { ok: false, reason: 'unknown' };
     const tokenHash = sha256(token);
@@ -142,11 +151,13 @@ export class RefreshTokensService {
          WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
            AND f.id = r.family_id AND f.revoked_at IS NULL AND f.client_id = $2
            AND ($7::text[] IS NULL OR string_to_array(r.scope, ' ') @> $7::text[])
-         RETURNING r.id, r.family_id, r.scope, r.resource, f.client_id, f.user_id,
+           AND CASE WHEN $8::text IS NULL THEN cardinality(r.resources) <= 1
+                    ELSE $8::text = ANY(r.resources) END
+         RETURNING r.id, r.family_id, r.scope, r.resources, f.client_id, f.user_id,
            f.session_id, f.auth_time, f.amr
        ), inserted AS (
-         INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, scope, resource, expires_at)
-         SELECT $3, $5, family_id, id, scope, resource, now() + make_interval(secs => $6)
+         INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, scope, resources, expires_at)
+         SELECT $3, $5, family_id, id, scope, resources, now() + make_interval(secs => $6)
          FROM rotated
          RETURNING id
        )
@@ -159,12 +170,13 @@ export class RefreshTokensService {
         sha256(successor),
         this.config.tokens.refreshTokenTtlSeconds,
         requested,
+        resource,
       ],
     );
     if (rows.length > 0) {
       return { ok: true, refreshToken: successor, grant: toGrant(rows[0]), retry: false };
     }
-    return this.explainFailure(token, tokenHash, clientId, requested);
+    return this.explainFailure(token, tokenHash, clientId, requested, resource);
   }
 
   /** A live token's introspection data, for its own client only; null otherwise. */
@@ -220,22 +232,23 @@ export class RefreshTokensService {
     tokenHash: string,
     clientId: string,
     requested: readonly string[] | null,
+    resource: string | null,
   ): Promise<RotateResult> {
     const chain = await this.dataSource.query<ChainRow[]>(
       `WITH RECURSIVE chain AS (
          SELECT r.id, r.token_hash, r.successor_id, r.successor_enc, r.rotated_at, r.expires_at,
-           r.family_id, r.scope, r.resource, 0 AS depth
+           r.family_id, r.scope, r.resources, 0 AS depth
          FROM refresh_tokens r WHERE r.token_hash = $1
          UNION ALL
          SELECT n.id, n.token_hash, n.successor_id, n.successor_enc, n.rotated_at, n.expires_at,
-           n.family_id, n.scope, n.resource, c.depth + 1
+           n.family_id, n.scope, n.resources, c.depth + 1
          FROM refresh_tokens n JOIN chain c ON n.id = c.successor_id
          WHERE c.depth < $3
        )
        SELECT c.token_hash, c.successor_enc, c.rotated_at IS NOT NULL AS rotated,
          c.expires_at > now() AS unexpired,
          c.rotated_at IS NOT NULL AND c.rotated_at > now() - make_interval(secs => $2) AS in_grace,
-         c.family_id, c.scope, c.resource, f.client_id, f.user_id, f.session_id,
+         c.family_id, c.scope, c.resources, f.client_id, f.user_id, f.session_id,
          f.revoked_at IS NOT NULL AS family_revoked, f.auth_time, f.amr
        FROM chain c JOIN token_families f ON f.id = c.family_id
        ORDER BY c.depth`,
@@ -246,7 +259,7 @@ export class RefreshTokensService {
     if (presented.client_id !== clientId) return { ok: false, reason: 'wrong_client' };
     if (presented.family_revoked) return { ok: false, reason: 'revoked' };
     if (presented.rotated) {
-      if (presented.in_grace) return this.currentToken(token, chain, requested);
+      if (presented.in_grace) return this.currentToken(token, chain, requested, resource);
       logger.warn({ familyId: presented.family_id, clientId }, 'refresh token reuse detected');
       await this.families.revoke(presented.family_id, 'refresh_reuse');
       await this.audit.record({
@@ -257,8 +270,8 @@ export class RefreshTokensService {
       return { ok: false, reason: 'reused' };
     }
     if (!presented.unexpired) return { ok: false, reason: 'expired' };
-    const exceeding = exceedingScopes(presented.scope, requested);
-    if (exceeding.length > 0) return { ok: false, reason: 'scope_exceeded', exceeding };
+    const mismatch = requestMismatch(presented, requested, resource);
+    if (mismatch !== null) return mismatch;
     // Live, in scope and yet not rotated: it was rotated or revoked in between; ask again.
     return { ok: false, reason: 'superseded' };
   }
@@ -268,14 +281,15 @@ export class RefreshTokensService {
     token: string,
     chain: ChainRow[],
     requested: readonly string[] | null,
+    resource: string | null,
   ): RotateResult {
     let plaintext = token;
     for (let i = 0; i < chain.length; i++) {
       const row = chain[i];
       if (!row.rotated) {
         if (!row.unexpired) return { ok: false, reason: 'expired' };
-        const exceeding = exceedingScopes(row.scope, requested);
-        if (exceeding.length > 0) return { ok: false, reason: 'scope_exceeded', exceeding };
+        const mismatch = requestMismatch(row, requested, resource);
+        if (mismatch !== null) return mismatch;
         return { ok: true, refreshToken: plaintext, grant: toGrant(row), retry: true };
       }
       const next = chain[i + 1];
@@ -290,10 +304,21 @@ export class RefreshTokensService {
   }
 }
 
-function exceedingScopes(granted: string, requested: readonly string[] | null): string[] {
-  if (requested === null) return [];
-  const held = new Set(granted.split(' '));
-  return requested.filter((scope) => !held.has(scope));
+/** Why the request does not fit the token's grant (the rotation's conditions), or null. */
+function requestMismatch(
+  row: ChainRow,
+  requested: readonly string[] | null,
+  resource: string | null,
+): RotateResult | null {
+  if (requested !== null) {
+    const held = new Set(row.scope.split(' '));
+    const exceeding = requested.filter((scope) => !held.has(scope));
+    if (exceeding.length > 0) return { ok: false, reason: 'scope_exceeded', exceeding };
+  }
+  if (resource === null) {
+    return row.resources.length > 1 ? { ok: false, reason: 'resource_required' } : null;
+  }
+  return row.resources.includes(resource) ? null : { ok: false, reason: 'resource_not_granted' };
 }
 
 function isWellFormed(token: string): boolean {
@@ -307,7 +332,7 @@ function toGrant(row: RotatedRow | ChainRow): RefreshGrant {
     userId: row.user_id,
     sessionId: row.session_id,
     scope: row.scope,
-    resource: row.resource,
+    resources: row.resources,
     authTime: row.auth_time,
     amr: row.amr,
   };

@@ -14,6 +14,7 @@ import { EventBus } from '../database/event-bus.service.js';
 import { returnedRows } from '../database/query-result.js';
 import { logger } from '../common/logger.js';
 import { prebuild, type PrebuiltDocument } from '../common/documents.js';
+import { MAX_RESOURCE_TOKEN_TTL_SECONDS } from '../resources/resource-server.js';
 import { SigningKeyEntity, type KeyState, type KeyUse } from './entities/signing-key.entity.js';
 import { decryptPrivateKey, encryptPrivateKey, resolveMasterKey } from './key-encryption.js';
 
@@ -97,10 +98,20 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     return this.jwksDocument;
   }
 
-  /** The longest time any token signed by a key may still be valid after the key retires. */
+  /**
+   * The longest time any token signed by a key may still be valid after the key retires. A
+   * registered resource may give its access tokens their own lifetime, up to
+   * MAX_RESOURCE_TOKEN_TTL_SECONDS, and that lifetime can change at any time on any node. So the
+   * bound is the static maximum, not the lifetimes in force now: a retired key then outlives
+   * every token it signed without tracking resources here, at the cost of staying in the JWKS a
+   * little longer.
+   */
   private retireWindowSeconds(): number {
     const t = this.config.tokens;
-    return Math.max(t.accessTokenTtlSeconds, t.idTokenTtlSeconds) + RETIRE_MARGIN_SECONDS;
+    return (
+      Math.max(t.accessTokenTtlSeconds, t.idTokenTtlSeconds, MAX_RESOURCE_TOKEN_TTL_SECONDS) +
+      RETIRE_MARGIN_SECONDS
+    );
   }
 
   async list(): Promise<KeySummary[]> {

@@ -6,7 +6,7 @@ import { AuthorizationCodesService } from './authorization-codes.service.js';
 import { RevokedJtiEntity } from './entities/revoked-jti.entity.js';
 import { SigningKeyEntity } from './entities/signing-key.entity.js';
 import { IdTokensService } from './id-tokens.service.js';
-import { BearerTokenGuard } from '../auth-guards/bearer-token.guard.js';
+import { IN_PROCESS_GUARD_PROVIDERS } from '../auth-guards/in-process.providers.js';
 import { KeysAdminController } from './keys-admin.controller.js';
 import { KeysAdminService } from './keys-admin.service.js';
 import { RevocationListService } from './revocation-list.service.js';
@@ -22,7 +22,8 @@ import { TokenFamiliesService } from './token-families.service.js';
     RevocationListService,
     AccessTokensService,
     KeysAdminService,
-    BearerTokenGuard,
+    // KeysAdminController is guarded; AuthGuardsModule cannot be imported here (it imports us).
+    ...IN_PROCESS_GUARD_PROVIDERS,
     TokenFamiliesService,
     AuthorizationCodesService,
     RefreshTokensService,

@@ -293,14 +293,14 @@ describe('admin API bearer guard', () => {
   });
 
   it('answers 401 to a tampered token (scope widened after signing)', async () => {
-    const admin = await sut.createClient({ allowed_scopes: ['reports:read'] });
-    const issued = await tokenRequest(sut.baseUrl, admin, {
-      grant_type: 'client_credentials',
-      resource: sut.config.audiences.admin,
+    // The admin API defines only `admin`, so such a token is not issued: sign one directly.
+    const { token: issued } = await sut.app.get(AccessTokensService).issue({
+      subject: 'guard-test',
+      clientId: 'guard-test',
+      audience: sut.config.audiences.admin,
+      scope: 'reports:read',
     });
-    const [header, payload, signature] = (
-      (await issued.json()) as { access_token: string }
-    ).access_token.split('.');
+    const [header, payload, signature] = issued.split('.');
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Json;
     const forged = `${header}.${base64url({ ...claims, scope: 'admin' })}.${signature}`;
 
@@ -311,13 +311,13 @@ describe('admin API bearer guard', () => {
   });
 
   it('answers 403 insufficient_scope to a token without the admin permission', async () => {
-    const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
-    const issued = await tokenRequest(sut.baseUrl, client, {
-      grant_type: 'client_credentials',
-      resource: sut.config.audiences.admin,
+    // The admin API defines only `admin`, so such a token is not issued: sign one directly.
+    const { token } = await sut.app.get(AccessTokensService).issue({
+      subject: 'guard-test',
+      clientId: 'guard-test',
+      audience: sut.config.audiences.admin,
+      scope: 'reports:read',
     });
-    expect(issued.status).toBe(200);
-    const token = ((await issued.json()) as { access_token: string }).access_token;
     const name = uniqueName('forbidden');
 
     const response = await attemptCreate(`Bearer ${token}`, name);

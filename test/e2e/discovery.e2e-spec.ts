@@ -83,8 +83,19 @@ describe('discovery documents', () => {
     expect(metadata.token_endpoint_auth_methods_supported).toEqual([
       'client_secret_basic',
       'client_secret_post',
+      'private_key_jwt',
       'none',
     ]);
+    expect(metadata.introspection_endpoint_auth_methods_supported).toEqual([
+      'client_secret_basic',
+      'client_secret_post',
+      'private_key_jwt',
+    ]);
+    const algs = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
+    expect(metadata.token_endpoint_auth_signing_alg_values_supported).toEqual(algs);
+    expect(metadata.introspection_endpoint_auth_signing_alg_values_supported).toEqual(algs);
+    expect(metadata.revocation_endpoint_auth_signing_alg_values_supported).toEqual(algs);
+    expect(metadata.client_id_metadata_document_supported).toBe(true);
 
     const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
     for (const grant of metadata.grant_types_supported as string[]) {

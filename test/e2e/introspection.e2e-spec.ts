@@ -9,6 +9,7 @@ import {
 } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { ClientsService } from '../../src/clients/clients.service.js';
+import { ResourcesService } from '../../src/resources/resources.service.js';
 import { AccessTokensService } from '../../src/tokens/access-tokens.service.js';
 import { SigningKeysService } from '../../src/tokens/signing-keys.service.js';
 import {
@@ -129,14 +130,19 @@ describe('POST /oauth/introspect (RFC 7662)', () => {
 
     it('shows the owner and the audience of the token', async () => {
       const owner = randomUUID();
+      const api = await sut.app.get(ResourcesService).create({
+        identifier: `https://reports-${randomUUID()}.example.com/api`,
+        name: 'Reports API',
+        scopes: ['reports:read'],
+      });
       const { token } = await issuedToken(
         { allowed_scopes: ['reports:read'], owner_user_id: owner },
-        { resource: sut.config.audiences.admin },
+        { resource: api.identifier },
       );
       expect(await introspectBody(token)).toMatchObject({
         active: true,
         owner,
-        aud: sut.config.audiences.admin,
+        aud: api.identifier,
       });
     });
 

@@ -1,4 +1,5 @@
 import { decodeProtectedHeader, type JWK } from 'jose';
+import { AccessTokensService } from '../../src/tokens/access-tokens.service.js';
 import { decryptPrivateKey } from '../../src/tokens/key-encryption.js';
 import { SigningKeysService } from '../../src/tokens/signing-keys.service.js';
 import {
@@ -182,8 +183,13 @@ describe('signing keys, promoted at once (KEY_PROMOTION_DELAY_SECONDS=0)', () =>
 
     const after = await api.listKeys();
     expectOneActivePerUse(after);
+    // A registered resource may give its tokens up to 86400 s, so keys stay that long and more.
     const retireWindowMs =
-      (Math.max(sut.config.tokens.accessTokenTtlSeconds, sut.config.tokens.idTokenTtlSeconds) +
+      (Math.max(
+        sut.config.tokens.accessTokenTtlSeconds,
+        sut.config.tokens.idTokenTtlSeconds,
+        86400,
+      ) +
         60) *
       1000;
     for (const old of [oldAccess, oldId]) {
@@ -216,12 +222,13 @@ describe('signing keys, promoted at once (KEY_PROMOTION_DELAY_SECONDS=0)', () =>
         await sut.dataSource.query<{ n: number }[]>(`SELECT count(*)::int AS n FROM signing_keys`)
       )[0].n;
     const before = await count();
-    const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
-    const response = await tokenRequest(sut.baseUrl, client, {
-      grant_type: 'client_credentials',
-      resource: sut.config.audiences.admin,
+    // The admin API defines only `admin`, so such a token is not issued: sign one directly.
+    const { token: notAdmin } = await sut.app.get(AccessTokensService).issue({
+      subject: 'keys-test',
+      clientId: 'keys-test',
+      audience: sut.config.audiences.admin,
+      scope: 'reports:read',
     });
-    const notAdmin = ((await response.json()) as { access_token: string }).access_token;
 
     const anonymous = await fetch(`${sut.baseUrl}/admin/keys/rotate`, { method: 'POST' });
     const forbidden = await fetch(`${sut.baseUrl}/admin/keys/rotate`, {

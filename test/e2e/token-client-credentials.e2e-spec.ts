@@ -165,11 +165,13 @@ describe('POST /oauth/token, grant_type=client_credentials', () => {
     });
 
     it('binds the token to the admin API audience when resource names it (RFC 8707)', async () => {
-      const client = await sut.createClient({ allowed_scopes: ['reports:read'] });
+      const client = await sut.createAdminClient();
       const body = await issue(client, { resource: sut.config.audiences.admin });
       const claims = decodeJwt(body.access_token);
       expect(claims.aud).toBe(sut.config.audiences.admin);
       expect(claims.aud).toBe(`${sut.baseUrl}/admin`);
+      // The default scope for a resource is what the client may get that the resource defines.
+      expect(body.scope).toBe('admin');
       expect((claims.exp as number) - (claims.iat as number)).toBe(body.expires_in);
     });
 

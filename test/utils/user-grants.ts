@@ -113,7 +113,7 @@ export async function issueCode(
     sessionId: session.id,
     redirectUri: REDIRECT_URI,
     scope: options.scope ?? 'openid profile email offline_access',
-    resource: options.resource ?? null,
+    resources: options.resource ? [options.resource] : [],
     nonce,
     codeChallenge: challenge,
     authTime: session.authTime,

@@ -5,6 +5,7 @@ import {
   IsArray,
   IsEmail,
   IsIn,
+  IsObject,
   IsOptional,
   IsString,
   IsUUID,
@@ -18,7 +19,12 @@ export const SUPPORTED_GRANT_TYPES = [
   'authorization_code',
   'refresh_token',
 ] as const;
-export const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+export const AUTH_METHODS = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'none',
+] as const;
 /** RFC 6749 §3.3 scope-token. */
 export const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 
@@ -36,7 +42,7 @@ export class CreateClientDto {
   @ApiPropertyOptional({
     enum: AUTH_METHODS,
     description:
-      'Defaults to client_secret_basic for confidential clients and none for public ones.',
+      'Defaults to client_secret_basic for confidential clients and none for public ones. private_key_jwt (RFC 7523) needs jwks or jwks_uri, and no secret is issued.',
   })
   @IsOptional()
   @IsIn(AUTH_METHODS)
@@ -126,4 +132,19 @@ export class CreateClientDto {
   @IsString()
   @MaxLength(2000)
   tos_uri?: string;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: 'Public keys (a JWK set) for private_key_jwt; not with jwks_uri.',
+  })
+  @IsOptional()
+  @IsObject()
+  jwks?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ description: 'Where the keys for private_key_jwt are published (https).' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(2000)
+  jwks_uri?: string;
 }

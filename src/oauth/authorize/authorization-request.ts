@@ -16,7 +16,8 @@ export interface AuthorizationRequest {
   state: string | null;
   /** Scopes as requested, OIDC and permission scopes together, in request order. */
   scopes: string[];
-  resource: string | null;
+  /** RFC 8707 §2.1: the `resource` parameters, as sent; the grant covers all of them. */
+  resources: string[];
   nonce: string | null;
   codeChallenge: string;
   prompts: Set<Prompt>;
@@ -73,12 +74,12 @@ export function checkClientAndRedirect(
 }
 
 /**
- * Exact string match (RFC 9700 §4.1.3). A loopback redirect of a public (native) client
- * matches on any port (RFC 8252 §7.3).
+ * Exact string match (RFC 9700 §4.1.3). A loopback redirect of a native application matches on
+ * any port (RFC 8252 §7.3): the OS picks the port when the app starts listening.
  */
 export function redirectUriMatches(client: ClientRecord, candidate: string): boolean {
   if (client.redirectUris.includes(candidate)) return true;
-  if (client.type !== 'public') return false;
+  if (!isNativeApplication(client)) return false;
   const url = safeUrl(candidate);
   if (url === null || url.protocol !== 'http:' || !isLoopbackHost(url.hostname)) return false;
   return client.redirectUris.some((registered) => {
@@ -90,6 +91,16 @@ export function redirectUriMatches(client: ClientRecord, candidate: string): boo
   });
 }
 
+/**
+ * application_type native (RFC 7591 / OIDC Registration). The admin API has no application_type,
+ * and its public clients have always been treated as native apps, so they keep that.
+ */
+function isNativeApplication(client: ClientRecord): boolean {
+  return (
+    client.applicationType === 'native' || (client.source === 'admin' && client.type === 'public')
+  );
+}
+
 /** Step two: everything else. Errors from here on are redirected to the client. */
 export function checkRequest(
   params: FormParams,
@@ -97,11 +108,13 @@ export function checkRequest(
   redirectUri: string,
   raw: string,
 ): AuthorizationRequest {
-  const repeated = params.multi.keys().next();
-  if (!repeated.done) {
-    throw new AuthorizeError('invalid_request', `parameter ${repeated.value} must not be repeated`);
+  // RFC 8707 §2.1: `resource` may be repeated; nothing else may.
+  const repeated = [...params.multi.keys()].find((name) => name !== 'resource');
+  if (repeated !== undefined) {
+    throw new AuthorizeError('invalid_request', `parameter ${repeated} must not be repeated`);
   }
-  for (const [name, value] of params.values) {
+  const resources = params.multi.get('resource') ?? [];
+  for (const [name, value] of [...params.values, ...resources.map((r) => ['resource', r])]) {
     if (value.length > MAX_PARAM_LENGTH) {
       throw new AuthorizeError('invalid_request', `parameter ${name} is too long`);
     }
@@ -127,7 +140,8 @@ export function checkRequest(
   }
   const codeChallenge = checkPkce(get('code_challenge'), get('code_challenge_method'));
   const scopes = checkScopes(get('scope'), client);
-  const resource = get('resource') ?? null;
+  const single = get('resource');
+  if (single !== undefined) resources.push(single);
   const nonce = get('nonce') ?? null;
   if (nonce !== null && nonce.length === 0)
     throw new AuthorizeError('invalid_request', 'nonce is empty');
@@ -136,7 +150,7 @@ export function checkRequest(
     redirectUri,
     state: get('state') ?? null,
     scopes,
-    resource,
+    resources,
     nonce,
     codeChallenge,
     prompts: checkPrompt(get('prompt')),

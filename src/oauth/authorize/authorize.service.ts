@@ -4,6 +4,13 @@ import { AppConfig } from '../../config/app-config.js';
 import { ClientsService } from '../../clients/clients.service.js';
 import type { FormParams } from '../../common/http.js';
 import { InvalidTarget } from '../../common/oauth-errors.js';
+import {
+  describeUndefined,
+  normalizeResource,
+  scopesFor,
+  undefinedScopes,
+  type ResourceServer,
+} from '../../resources/resource-server.js';
 import { ResourcesService } from '../../resources/resources.service.js';
 import type { SessionRecord } from '../../sessions/session-record.js';
 import { SessionsService } from '../../sessions/sessions.service.js';
@@ -122,7 +129,7 @@ export class AuthorizeService {
     headers: IncomingHttpHeaders,
     decided: { decision: Decision; csrf: string | undefined } | null,
   ): Promise<AuthorizeOutcome> {
-    const resource = this.resolveResource(request.resource);
+    const targets = this.resolveResources(request);
     const session = await this.sessions.fromHeaders(headers);
     const user = session?.userId ? await this.users.findById(session.userId) : null;
     if (!session || !user || user.status !== 'active' || this.needsFreshLogin(request, session)) {
@@ -132,7 +139,8 @@ export class AuthorizeService {
         throw new AuthorizeError('login_required', 'the user is not signed in');
       return { kind: 'redirect', location: this.loginUrl(request) };
     }
-    const scopes = await this.grantableScopes(request, user);
+    const scopes = await this.grantableScopes(request, user, targets);
+    const resources = [...targets.keys()];
     if (decided) {
       if (!this.csrf.verify(session.id, request.raw, decided.csrf)) {
         return errorPage(
@@ -144,12 +152,12 @@ export class AuthorizeService {
       if (decided.decision === 'deny')
         throw new AuthorizeError('access_denied', 'the user denied the request');
       await this.consents.grant(user.id, request.client.id, scopes);
-      return this.issueCode(request, session, user, scopes, resource);
+      return this.issueCode(request, session, user, scopes, resources);
     }
     const remembered =
       !request.prompts.has('consent') &&
       (await this.consents.covers(user.id, request.client.id, scopes));
-    if (remembered) return this.issueCode(request, session, user, scopes, resource);
+    if (remembered) return this.issueCode(request, session, user, scopes, resources);
     if (request.prompts.has('none'))
       throw new AuthorizeError('consent_required', 'the user has not consented');
     return {
@@ -170,6 +178,7 @@ export class AuthorizeService {
   private async grantableScopes(
     request: AuthorizationRequest,
     user: UserRecord,
+    targets: ReadonlyMap<string, ResourceServer>,
   ): Promise<string[]> {
     const oidc = OIDC_ORDER.filter(
       (scope) =>
@@ -194,6 +203,12 @@ export class AuthorizeService {
             !isUserTier(scope) || scope === 'user' || request.client.allowedScopes.includes(scope),
         ),
       );
+      // With resources named, `user` expands only to the permissions one of them defines.
+      if (targets.size > 0) {
+        permissions = permissions.filter((scope) =>
+          [...targets.values()].some((target) => scopesFor(target, [scope]).length > 0),
+        );
+      }
     }
     const scopes = [...oidc, ...permissions];
     if (scopes.length === 0)
@@ -220,14 +235,27 @@ export class AuthorizeService {
     return `/login?${target.toString()}`;
   }
 
-  private resolveResource(resource: string | null): string | null {
-    if (resource === null) return null;
+  /**
+   * The registered resources the request names, by normalized identifier (RFC 8707 §2.1). Each
+   * requested permission must be defined by one of them.
+   */
+  private resolveResources(request: AuthorizationRequest): Map<string, ResourceServer> {
+    const targets = new Map<string, ResourceServer>();
     try {
-      return this.resources.resolve(resource).identifier;
+      for (const resource of request.resources) {
+        const target = this.resources.resolve(resource);
+        targets.set(normalizeResource(target.identifier) ?? target.identifier, target);
+      }
     } catch (err) {
       if (err instanceof InvalidTarget) throw new AuthorizeError('invalid_target', err.description);
       throw err;
     }
+    const list = [...targets.values()];
+    const outside = undefinedScopes(list, request.scopes);
+    if (outside.length > 0) {
+      throw new AuthorizeError('invalid_scope', describeUndefined(list, outside));
+    }
+    return targets;
   }
 
   private async issueCode(
@@ -235,7 +263,7 @@ export class AuthorizeService {
     session: SessionRecord,
     user: UserRecord,
     scopes: string[],
-    resource: string | null,
+    resources: string[],
   ): Promise<AuthorizeOutcome> {
     const code = await this.codes.issue({
       clientId: request.client.id,
@@ -243,7 +271,7 @@ export class AuthorizeService {
       sessionId: session.id,
       redirectUri: request.redirectUri,
       scope: scopes.join(' '),
-      resource,
+      resources,
       nonce: request.nonce,
       codeChallenge: request.codeChallenge,
       authTime: session.authTime,

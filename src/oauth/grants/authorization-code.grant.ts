@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { constantTimeEqual } from '../../common/crypto.js';
-import { InvalidGrant, InvalidRequest } from '../../common/oauth-errors.js';
+import { InvalidGrant, InvalidRequest, InvalidTarget } from '../../common/oauth-errors.js';
 import {
   AuthorizationCodesService,
   type ConsumeResult,
@@ -31,7 +31,7 @@ const CODE_FAILURES: Record<Exclude<ConsumeResult, { ok: true }>['reason'], stri
 @Injectable()
 export class AuthorizationCodeGrant implements TokenGrant {
   readonly grantType = AUTHORIZATION_CODE;
-  readonly repeatable: ReadonlySet<string> = new Set();
+  readonly repeatable: ReadonlySet<string> = new Set(['resource']);
 
   constructor(
     private readonly codes: AuthorizationCodesService,
@@ -46,6 +46,10 @@ export class AuthorizationCodeGrant implements TokenGrant {
     if (!CODE_VERIFIER.test(verifier)) {
       throw new InvalidRequest('code_verifier must be 43-128 characters of [A-Za-z0-9._~-]');
     }
+    // RFC 8707 §2.2: a grant may cover several resources, but each access token is for one.
+    if (form.multi.has('resource')) {
+      throw new InvalidTarget('request one resource per access token');
+    }
 
     const result = await this.codes.consume(code, client.id);
     if (!result.ok) throw new InvalidGrant(CODE_FAILURES[result.reason]);
@@ -59,6 +63,7 @@ export class AuthorizationCodeGrant implements TokenGrant {
     if (!constantTimeEqual(computed, redeemed.codeChallenge)) {
       throw new InvalidGrant('code_verifier does not match the code_challenge');
     }
+    const target = this.userTokens.audienceOf(redeemed.resources, form.values.get('resource'));
 
     const user = await this.userTokens.activeUser(redeemed.familyId, redeemed.userId);
     const scopes = redeemed.scope.split(' ');
@@ -68,7 +73,7 @@ export class AuthorizationCodeGrant implements TokenGrant {
         ? await this.refreshTokens.issue({
             familyId: redeemed.familyId,
             scope: redeemed.scope,
-            resource: redeemed.resource,
+            resources: redeemed.resources,
           })
         : null;
     return this.userTokens.respond({
@@ -77,7 +82,7 @@ export class AuthorizationCodeGrant implements TokenGrant {
       user,
       sessionId: redeemed.sessionId,
       scope: redeemed.scope,
-      resource: redeemed.resource,
+      target,
       authTime: redeemed.authTime,
       amr: redeemed.amr,
       nonce: redeemed.nonce,

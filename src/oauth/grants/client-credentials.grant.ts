@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ClientRecord } from '../../clients/client-record.js';
 import { InvalidScope, InvalidTarget, UnauthorizedClient } from '../../common/oauth-errors.js';
+import { describeUndefined, scopesFor, undefinedScopes } from '../../resources/resource-server.js';
 import { ResourcesService } from '../../resources/resources.service.js';
 import { AccessTokensService } from '../../tokens/access-tokens.service.js';
 import {
@@ -40,12 +41,19 @@ export class ClientCredentialsGrant implements TokenGrant {
     const scopeParam = form.values.get('scope');
     let requested: string[];
     if (scopeParam === undefined) {
-      // RFC 6749 §3.3: without a scope, the default is everything the client may get.
-      requested = [...held];
+      // RFC 6749 §3.3: without a scope, the default is everything the client may get (for the
+      // resource: what it defines).
+      requested = scopesFor(target, [...held]);
+      if (requested.length === 0 && held.size > 0) {
+        throw new InvalidScope('the client may request no scope the resource defines');
+      }
     } else {
       const parsed = parseScope(scopeParam);
       if (parsed === null)
         throw new InvalidScope('scope is not a space-delimited list of scope tokens');
+      // RFC 8707: a token for a resource carries only scopes that resource defines.
+      const outside = undefinedScopes([target], parsed);
+      if (outside.length > 0) throw new InvalidScope(describeUndefined([target], outside));
       requested = parsed;
     }
     const resolution = resolveScopes(requested, held);
@@ -56,7 +64,8 @@ export class ClientCredentialsGrant implements TokenGrant {
           : 'the client has no scope it may request',
       );
     }
-    const scope = resolution.scopes.join(' ');
+    // `user` expands to every user-tier permission held; keep those the resource defines.
+    const scope = scopesFor(target, resolution.scopes).join(' ');
     const issued = await this.tokens.issue({
       subject: client.id,
       clientId: client.id,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { InvalidGrant } from '../../common/oauth-errors.js';
-import { ResourcesService } from '../../resources/resources.service.js';
+import { InvalidGrant, InvalidScope } from '../../common/oauth-errors.js';
+import { scopesFor } from '../../resources/resource-server.js';
+import { ResourcesService, type ResourceServer } from '../../resources/resources.service.js';
 import { AccessTokensService } from '../../tokens/access-tokens.service.js';
 import { IdTokensService } from '../../tokens/id-tokens.service.js';
 import { TokenFamiliesService } from '../../tokens/token-families.service.js';
@@ -13,10 +14,10 @@ export interface UserTokensInput {
   clientId: string;
   user: UserRecord;
   sessionId: string | null;
-  /** Scope of the access token (and of the ID token's user claims). */
+  /** Scope of the grant; the access token gets what `target` defines of it. */
   scope: string;
-  /** RFC 8707 audience chosen at /authorize; null = the default audience. */
-  resource: string | null;
+  /** The access token's audience, from `audienceOf`. */
+  target: ResourceServer;
   authTime: Date | null;
   amr: readonly string[];
   nonce: string | null;
@@ -51,13 +52,29 @@ export class UserTokens {
     return user;
   }
 
+  /**
+   * RFC 8707 §2.2: the audience of one access token from a grant of `granted` resources; the
+   * client may pick one with `resource`.
+   */
+  audienceOf(granted: readonly string[], requested: string | undefined): ResourceServer {
+    return this.resources.forGrant(granted, requested);
+  }
+
   async respond(input: UserTokensInput): Promise<TokenResponse> {
-    const target = this.resources.resolve(input.resource ?? undefined);
+    const { target } = input;
+    // An access token carries only what its resource defines (and OIDC scopes); the refresh
+    // token keeps the whole grant, for the grant's other resources.
+    const scope = scopesFor(target, input.scope.split(' ')).join(' ');
+    if (scope.length === 0) {
+      throw new InvalidScope(
+        `the resource ${target.identifier} defines none of the granted scopes`,
+      );
+    }
     const issued = await this.accessTokens.issue({
       subject: input.user.id,
       clientId: input.clientId,
       audience: target.identifier,
-      scope: input.scope,
+      scope,
       ttlSeconds: target.accessTokenTtlSeconds ?? undefined,
       sid: input.sessionId,
       familyId: input.familyId,
@@ -66,7 +83,7 @@ export class UserTokens {
       access_token: issued.token,
       token_type: 'Bearer',
       expires_in: issued.expiresIn,
-      scope: input.scope,
+      scope,
     };
     if (input.refreshToken !== null) response.refresh_token = input.refreshToken;
     if (input.scope.split(' ').includes('openid')) {
