@@ -1,4 +1,4 @@
-import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
+import { keysetPage } from '../common/pagination.js';
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { JSONWebKeySet } from 'jose';
@@ -103,30 +103,15 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     this.pendingLastUsed.add(id);
   }
 
-  async list(limit = 50, cursor?: string): Promise<ClientListResponseDto> {
-    const qb = this.clients
-      .createQueryBuilder('c')
-      .addSelect(cursorTimeSql('c.created_at'), 'cursor_at')
-      .orderBy('c.created_at', 'ASC')
-      .addOrderBy('c.id', 'ASC');
-    if (cursor !== undefined) {
-      const decoded = decodeCursor(cursor, isStorableId);
-      if (decoded === null) {
-        throw new ClientsError(ClientsErrorCode.InvalidCursor, 'cursor is not valid');
-      }
-      const [createdAt, id] = decoded;
-      qb.where('(c.created_at, c.id) > (CAST(:createdAt AS timestamptz), :id)', { createdAt, id });
-    }
-    const { entities, raw } = await qb.limit(limit + 1).getRawAndEntities<{ cursor_at: string }>();
-    const page = entities.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      data: page.map(toResponse),
-      next_cursor:
-        entities.length > limit && last
-          ? encodeCursor(raw[page.length - 1].cursor_at, last.id)
-          : null,
-    };
+  list(limit = 50, cursor?: string): Promise<ClientListResponseDto> {
+    return keysetPage(
+      this.clients.createQueryBuilder('c'),
+      'c',
+      { limit, cursor },
+      isStorableId,
+      () => new ClientsError(ClientsErrorCode.InvalidCursor, 'cursor is not valid'),
+      toResponse,
+    );
   }
 
   async get(id: string): Promise<ClientResponseDto> {

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 
 /** `?limit=&cursor=` of the admin list endpoints (keyset pagination on created_at, id). */
 export class PageQueryDto {
@@ -56,4 +57,48 @@ export function decodeCursor(
     // not base64url JSON: not ours
   }
   return null;
+}
+
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+/**
+ * One page of `qb` (aliased `alias`, with `created_at` and `id` columns) in creation order,
+ * after `cursor`. `isId` checks the id inside a cursor; `invalid` makes the error for a cursor
+ * this server did not write.
+ */
+export async function keysetPage<E extends ObjectLiteral & { id: string }, T>(
+  qb: SelectQueryBuilder<E>,
+  alias: string,
+  request: { limit: number; cursor: string | undefined },
+  isId: (id: string) => boolean,
+  invalid: () => Error,
+  map: (entity: E) => T,
+): Promise<Page<T>> {
+  qb.addSelect(cursorTimeSql(`${alias}.created_at`), 'cursor_at')
+    .orderBy(`${alias}.created_at`, 'ASC')
+    .addOrderBy(`${alias}.id`, 'ASC');
+  if (request.cursor !== undefined) {
+    const decoded = decodeCursor(request.cursor, isId);
+    if (decoded === null) throw invalid();
+    const [createdAt, id] = decoded;
+    qb.where(`(${alias}.created_at, ${alias}.id) > (CAST(:createdAt AS timestamptz), :id)`, {
+      createdAt,
+      id,
+    });
+  }
+  const { entities, raw } = await qb
+    .limit(request.limit + 1)
+    .getRawAndEntities<{ cursor_at: string }>();
+  const page = entities.slice(0, request.limit);
+  const last = page.at(-1);
+  return {
+    data: page.map(map),
+    next_cursor:
+      entities.length > request.limit && last
+        ? encodeCursor(raw[page.length - 1].cursor_at, last.id)
+        : null,
+  };
 }

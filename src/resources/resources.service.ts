@@ -5,7 +5,7 @@ import { Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
 import { InvalidTarget } from '../common/oauth-errors.js';
-import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
+import { keysetPage } from '../common/pagination.js';
 import { EventBus } from '../database/event-bus.service.js';
 import { returnedRows } from '../database/query-result.js';
 import type { CreateResourceDto } from './dto/create-resource.dto.js';
@@ -89,30 +89,15 @@ export class ResourcesService implements OnModuleInit {
     return this.resolve(granted[0]);
   }
 
-  async list(limit = 50, cursor?: string): Promise<ResourceListResponseDto> {
-    const qb = this.resources
-      .createQueryBuilder('r')
-      .addSelect(cursorTimeSql('r.created_at'), 'cursor_at')
-      .orderBy('r.created_at', 'ASC')
-      .addOrderBy('r.id', 'ASC');
-    if (cursor !== undefined) {
-      const decoded = decodeCursor(cursor, (id) => UUID.test(id));
-      if (decoded === null) {
-        throw new ResourcesError(ResourcesErrorCode.InvalidCursor, 'cursor is not valid');
-      }
-      const [createdAt, id] = decoded;
-      qb.where('(r.created_at, r.id) > (CAST(:createdAt AS timestamptz), :id)', { createdAt, id });
-    }
-    const { entities, raw } = await qb.limit(limit + 1).getRawAndEntities<{ cursor_at: string }>();
-    const page = entities.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      data: page.map(toResponse),
-      next_cursor:
-        entities.length > limit && last
-          ? encodeCursor(raw[page.length - 1].cursor_at, last.id)
-          : null,
-    };
+  list(limit = 50, cursor?: string): Promise<ResourceListResponseDto> {
+    return keysetPage(
+      this.resources.createQueryBuilder('r'),
+      'r',
+      { limit, cursor },
+      (id) => UUID.test(id),
+      () => new ResourcesError(ResourcesErrorCode.InvalidCursor, 'cursor is not valid'),
+      toResponse,
+    );
   }
 
   async get(id: string): Promise<ResourceResponseDto> {

@@ -1,4 +1,4 @@
-import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
+import { keysetPage } from '../common/pagination.js';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
@@ -58,30 +58,15 @@ export class UsersService {
     return this.users.createQueryBuilder('u').where(':role = ANY (u.roles)', { role }).getExists();
   }
 
-  async list(limit = 50, cursor?: string): Promise<UserListResponseDto> {
-    const qb = this.users
-      .createQueryBuilder('u')
-      // The cursor keeps microseconds: a JS Date would drop them and repeat rows across pages.
-      .addSelect(cursorTimeSql('u.created_at'), 'cursor_at')
-      .orderBy('u.created_at', 'ASC')
-      .addOrderBy('u.id', 'ASC');
-    if (cursor !== undefined) {
-      const [createdAt, id] = decodeCursor(cursor, (id) => UUID.test(id)) ?? invalidCursor();
-      qb.where('(u.created_at, u.id) > (CAST(:createdAt AS timestamptz), CAST(:id AS uuid))', {
-        createdAt,
-        id,
-      });
-    }
-    const { entities, raw } = await qb.limit(limit + 1).getRawAndEntities<{ cursor_at: string }>();
-    const page = entities.slice(0, limit);
-    const last = page.at(-1);
-    return {
-      data: page.map(toResponse),
-      next_cursor:
-        entities.length > limit && last
-          ? encodeCursor(raw[page.length - 1].cursor_at, last.id)
-          : null,
-    };
+  list(limit = 50, cursor?: string): Promise<UserListResponseDto> {
+    return keysetPage(
+      this.users.createQueryBuilder('u'),
+      'u',
+      { limit, cursor },
+      (id) => UUID.test(id),
+      () => new UsersError(UsersErrorCode.InvalidCursor, 'cursor is not valid'),
+      toResponse,
+    );
   }
 
   async get(id: string): Promise<UserResponseDto> {
@@ -183,10 +168,6 @@ interface RawUserRow {
   roles: string[];
   created_at: Date;
   updated_at: Date;
-}
-
-function invalidCursor(): never {
-  throw new UsersError(UsersErrorCode.InvalidCursor, 'cursor is not valid');
 }
 
 function fromRaw(row: RawUserRow): UserEntity {
