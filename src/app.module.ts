@@ -11,6 +11,7 @@ import { OAuthModule } from './oauth/oauth.module.js';
 import { ResourcesModule } from './resources/resources.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
+import { TrustedIssuersModule } from './trusted-issuers/trusted-issuers.module.js';
 import { UsersModule } from './users/users.module.js';
 import { ViewsModule } from './views/views.module.js';
 import { WebauthnModule } from './webauthn/webauthn.module.js';
@@ -31,6 +32,7 @@ export class AppModule {
         SessionsModule,
         WebauthnModule,
         ViewsModule,
+        TrustedIssuersModule,
         OAuthModule,
         DiscoveryModule,
         HealthModule,

@@ -8,7 +8,8 @@ export type AuditEventType =
   | 'client.registered'
   | 'client.registration_updated'
   | 'client.registration_deleted'
-  | 'client.stale_removed';
+  | 'client.stale_removed'
+  | 'token.exchanged';
 
 export interface AuditEvent {
   type: AuditEventType;

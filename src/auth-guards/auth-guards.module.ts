@@ -1,3 +1,4 @@
+import { normalizeResource } from '../resources/resource-server.js';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TokensModule } from '../tokens/tokens.module.js';
@@ -54,7 +55,10 @@ export class AuthGuardsModule {
    * 401/403 with an RFC 6750 challenge naming this API's RFC 9728 metadata, which it serves.
    * Global, so every module's controllers can use the guard.
    */
-  static forResourceServer(options: ResourceServerOptions): DynamicModule {
+  static forResourceServer(given: ResourceServerOptions): DynamicModule {
+    // Latchkey stores resource identifiers normalized (`https://host` → `https://host/`) and
+    // writes that form into `aud`; compare in the same form, whichever way the app spelled it.
+    const options = { ...given, audience: normalizeResource(given.audience) ?? given.audience };
     const resourceMetadataUrl =
       options.resourceMetadataUrl ?? protectedResourceMetadataUrl(options.audience);
     const metadata = protectedResourceMetadata({

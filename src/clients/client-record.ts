@@ -19,6 +19,8 @@ export interface ClientRecord {
   readonly allowedScopes: readonly string[];
   readonly serviceRoles: readonly string[];
   readonly ownerUserId: string | null;
+  /** RFC 8693: may exchange tokens without an actor token (impersonation). */
+  readonly mayImpersonate: boolean;
   readonly logoUri: string | null;
   readonly source: ClientSource;
   readonly applicationType: ApplicationType;

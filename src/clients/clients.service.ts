@@ -153,6 +153,7 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     const entity = this.clients.create({
       id: options.id ?? randomUUID(),
       ...metadata,
+      mayImpersonate: dto.may_impersonate ?? false,
       secretHash: secret === null ? null : sha256(secret),
       secretRotatedAt: secret === null ? null : now,
       createdAt: now,
@@ -198,9 +199,10 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
       jwksUri: dto.jwks_uri ?? entity.jwksUri,
     } satisfies ClientMetadata);
     const updatedAt = new Date();
-    await this.clients.update({ id }, { ...metadata, updatedAt });
+    const mayImpersonate = dto.may_impersonate ?? entity.mayImpersonate;
+    await this.clients.update({ id }, { ...metadata, mayImpersonate, updatedAt });
     await this.bus.publish('clients', id);
-    return toResponse({ ...entity, ...metadata, updatedAt });
+    return toResponse({ ...entity, ...metadata, mayImpersonate, updatedAt });
   }
 
   async remove(id: string): Promise<void> {
@@ -272,6 +274,7 @@ function toRecord(row: ClientEntity): ClientRecord {
     allowedScopes: row.allowedScopes,
     serviceRoles: row.serviceRoles,
     ownerUserId: row.ownerUserId,
+    mayImpersonate: row.mayImpersonate,
     logoUri: row.logoUri,
     source: row.source,
     applicationType: row.applicationType,
@@ -301,6 +304,7 @@ function toResponse(row: ClientEntity): ClientResponseDto {
     allowed_scopes: row.allowedScopes,
     service_account_roles: row.serviceRoles,
     owner_user_id: row.ownerUserId,
+    may_impersonate: row.mayImpersonate,
     contacts: row.contacts,
     logo_uri: row.logoUri,
     policy_uri: row.policyUri,

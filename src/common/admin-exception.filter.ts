@@ -11,6 +11,7 @@ import { ClientsErrorCode } from '../clients/clients.errors.js';
 import { ResourcesErrorCode } from '../resources/resources.errors.js';
 import { SessionsErrorCode } from '../sessions/sessions.errors.js';
 import { TokensErrorCode } from '../tokens/tokens.errors.js';
+import { TrustedIssuersErrorCode } from '../trusted-issuers/trusted-issuers.errors.js';
 import { UsersErrorCode } from '../users/users.errors.js';
 import { WebauthnErrorCode } from '../webauthn/webauthn.errors.js';
 import { CommonErrorCode, DomainError, assertUnreachable } from './admin-errors.js';
@@ -21,6 +22,7 @@ export type AdminErrorCode =
   | CommonErrorCode
   | ClientsErrorCode
   | ResourcesErrorCode
+  | TrustedIssuersErrorCode
   | TokensErrorCode
   | UsersErrorCode
   | SessionsErrorCode
@@ -57,6 +59,15 @@ export function statusOf(code: AdminErrorCode): number {
     case ResourcesErrorCode.ResourceNotFound:
       return HttpStatus.NOT_FOUND;
     case ResourcesErrorCode.ResourceIdentifierTaken:
+      return HttpStatus.CONFLICT;
+    case TrustedIssuersErrorCode.InvalidTrustedIssuer:
+    case TrustedIssuersErrorCode.InvalidCursor:
+      return HttpStatus.BAD_REQUEST;
+    case TrustedIssuersErrorCode.TrustedIssuerNotFound:
+    case TrustedIssuersErrorCode.LinkUserNotFound:
+    case TrustedIssuersErrorCode.SubjectLinkNotFound:
+      return HttpStatus.NOT_FOUND;
+    case TrustedIssuersErrorCode.TrustedIssuerTaken:
       return HttpStatus.CONFLICT;
     case UsersErrorCode.UnknownRole:
     case UsersErrorCode.InvalidCursor:

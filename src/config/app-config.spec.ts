@@ -52,6 +52,7 @@ describe(AppConfig.name, () => {
         refreshTokenTtlSeconds: 30 * 86400,
         authorizationCodeTtlSeconds: 60,
         refreshReuseGraceSeconds: 10,
+        exchangeMaxDepth: 4,
       });
       expect(config.keys).toEqual({ promotionDelaySeconds: 600 });
       expect(config.audiences).toEqual({
@@ -158,6 +159,7 @@ describe(AppConfig.name, () => {
       ['WORKERS', { WORKERS: '2' }],
       ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
       ['ACCESS_TOKEN_TTL_SECONDS', { ACCESS_TOKEN_TTL_SECONDS: '5' }],
+      ['TOKEN_EXCHANGE_MAX_DEPTH', { TOKEN_EXCHANGE_MAX_DEPTH: '0' }],
       ['ACCESS_TOKEN_TTL_SECONDS', { ACCESS_TOKEN_TTL_SECONDS: '1.5' }],
       ['ACCESS_TOKEN_ALG', { ACCESS_TOKEN_ALG: 'HS256' }],
       ['ID_TOKEN_ALG', { ID_TOKEN_ALG: 'none' }],

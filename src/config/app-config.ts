@@ -49,6 +49,8 @@ export class AppConfig {
     refreshTokenTtlSeconds: number;
     authorizationCodeTtlSeconds: number;
     refreshReuseGraceSeconds: number;
+    /** RFC 8693: the deepest delegation chain (nested `act`) an exchanged token may carry. */
+    exchangeMaxDepth: number;
   };
   keys: {
     promotionDelaySeconds: number;
@@ -147,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     refreshTokenTtlSeconds: raw.REFRESH_TOKEN_TTL_SECONDS ?? 30 * 86400,
     authorizationCodeTtlSeconds: raw.AUTHORIZATION_CODE_TTL_SECONDS ?? 60,
     refreshReuseGraceSeconds: raw.REFRESH_REUSE_GRACE_SECONDS ?? 10,
+    exchangeMaxDepth: raw.TOKEN_EXCHANGE_MAX_DEPTH ?? 4,
   };
   config.keys = { promotionDelaySeconds: raw.KEY_PROMOTION_DELAY_SECONDS ?? 600 };
   config.audiences = {

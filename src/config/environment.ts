@@ -106,6 +106,14 @@ export class EnvironmentVariables {
   @Max(600)
   AUTHORIZATION_CODE_TTL_SECONDS?: number;
 
+  /** RFC 8693: how many nested `act` levels an exchanged token may carry. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(16)
+  TOKEN_EXCHANGE_MAX_DEPTH?: number;
+
   @IsOptional()
   @Type(() => Number)
   @IsInt()

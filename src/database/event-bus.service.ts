@@ -5,7 +5,8 @@ import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
 
-export type BusTopic = 'clients' | 'keys' | 'revoked_jti' | 'roles' | 'resources';
+export type BusTopic =
+  'clients' | 'keys' | 'revoked_jti' | 'roles' | 'resources' | 'trusted_issuers';
 type Handler = (data: string) => void;
 
 const CHANNEL = 'latchkey_events';

@@ -6,6 +6,8 @@ import { PostLogoutRedirects1795800000000 } from '../../migrations/1795800000000
 import { AuditEvents1795900000000 } from '../../migrations/1795900000000-audit-events.js';
 import { ClientRegistration1796000000000 } from '../../migrations/1796000000000-client-registration.js';
 import { GrantResources1796100000000 } from '../../migrations/1796100000000-grant-resources.js';
+import { TokenExchange1796200000000 } from '../../migrations/1796200000000-token-exchange.js';
+import { TrustedIssuers1796300000000 } from '../../migrations/1796300000000-trusted-issuers.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -17,4 +19,6 @@ export const MIGRATIONS = [
   AuditEvents1795900000000,
   ClientRegistration1796000000000,
   GrantResources1796100000000,
+  TokenExchange1796200000000,
+  TrustedIssuers1796300000000,
 ];

@@ -1,4 +1,6 @@
+import { TrustedIssuersModule } from '../trusted-issuers/trusted-issuers.module.js';
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import { ClientsModule } from '../clients/clients.module.js';
 import { ResourcesModule } from '../resources/resources.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
@@ -17,6 +19,7 @@ import { AuthorizationCodeGrant } from './grants/authorization-code.grant.js';
 import { ClientCredentialsGrant } from './grants/client-credentials.grant.js';
 import { GrantRegistry } from './grants/grant-registry.js';
 import { RefreshTokenGrant } from './grants/refresh-token.grant.js';
+import { TokenExchangeGrant } from './grants/token-exchange.grant.js';
 import { UserTokens } from './grants/user-tokens.js';
 import { IntrospectionEndpoint } from './introspection.endpoint.js';
 import { RevocationEndpoint } from './revocation.endpoint.js';
@@ -24,7 +27,16 @@ import { TokenEndpoint } from './token.endpoint.js';
 import { UserInfoEndpoint } from './userinfo.endpoint.js';
 
 @Module({
-  imports: [ClientsModule, TokensModule, ResourcesModule, UsersModule, SessionsModule, ViewsModule],
+  imports: [
+    TrustedIssuersModule,
+    ClientsModule,
+    TokensModule,
+    ResourcesModule,
+    UsersModule,
+    SessionsModule,
+    ViewsModule,
+    AuditModule,
+  ],
   controllers: [AuthorizeController, EndSessionController],
   providers: [
     AuthorizeService,
@@ -35,6 +47,7 @@ import { UserInfoEndpoint } from './userinfo.endpoint.js';
     ClientCredentialsGrant,
     AuthorizationCodeGrant,
     RefreshTokenGrant,
+    TokenExchangeGrant,
     UserTokens,
     GrantRegistry,
     TokenEndpoint,

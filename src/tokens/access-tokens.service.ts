@@ -32,6 +32,8 @@ export interface IssueAccessToken {
   sid?: string | null;
   /** The token family of a user grant: the token's jti is recorded there for revocation. */
   familyId?: string;
+  /** RFC 8693 §4.1: the delegation chain of an exchanged token. */
+  act?: Record<string, unknown>;
 }
 
 export interface IssuedAccessToken {
@@ -79,6 +81,7 @@ export class AccessTokensService {
     };
     if (input.owner) claims.owner = input.owner;
     if (input.sid) claims.sid = input.sid;
+    if (input.act) claims.act = input.act;
     const token = await new CompactSign(encoder.encode(JSON.stringify(claims)))
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
       .sign(key.privateKey);

@@ -53,6 +53,15 @@ export class TokenFamiliesService {
     return false;
   }
 
+  /** The family an access token was recorded in, if any. */
+  async familyOfAccessToken(jti: string): Promise<string | null> {
+    const rows = await this.dataSource.query<{ family_id: string }[]>(
+      `SELECT family_id FROM family_access_tokens WHERE jti = $1`,
+      [jti],
+    );
+    return rows[0]?.family_id ?? null;
+  }
+
   /** Revokes one family and every live access token it issued. Revoking twice is harmless. */
   async revoke(familyId: string, reason: string): Promise<void> {
     await this.revokeWhere('id = $1', familyId, reason);

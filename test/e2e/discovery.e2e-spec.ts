@@ -78,6 +78,7 @@ describe('discovery documents', () => {
       'authorization_code',
       'refresh_token',
       'client_credentials',
+      'urn:ietf:params:oauth:grant-type:token-exchange',
     ]);
     // `none`: public clients redeem codes with PKCE alone.
     expect(metadata.token_endpoint_auth_methods_supported).toEqual([

@@ -12,6 +12,7 @@ export class ClientResponseDto {
   @ApiProperty({ type: [String] }) allowed_scopes: string[];
   @ApiProperty({ type: [String] }) service_account_roles: string[];
   @ApiProperty({ nullable: true, type: String }) owner_user_id: string | null;
+  @ApiProperty() may_impersonate: boolean;
   @ApiProperty({ type: [String] }) contacts: string[];
   @ApiProperty({ nullable: true, type: String }) logo_uri: string | null;
   @ApiProperty({ nullable: true, type: String }) policy_uri: string | null;

@@ -3,6 +3,7 @@ import {
   ArrayMaxSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
   IsEmail,
   IsIn,
   IsObject,
@@ -18,6 +19,7 @@ export const SUPPORTED_GRANT_TYPES = [
   'client_credentials',
   'authorization_code',
   'refresh_token',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
 ] as const;
 export const AUTH_METHODS = [
   'client_secret_basic',
@@ -99,6 +101,15 @@ export class CreateClientDto {
   @ArrayUnique()
   @IsIn(['user', 'admin'], { each: true })
   service_account_roles?: string[];
+
+  @ApiPropertyOptional({
+    default: false,
+    description:
+      'Lets the client exchange a token without an actor token (RFC 8693 impersonation).',
+  })
+  @IsOptional()
+  @IsBoolean()
+  may_impersonate?: boolean;
 
   @ApiPropertyOptional({
     format: 'uuid',

@@ -49,6 +49,10 @@ export class ClientEntity {
   @Column({ name: 'token_endpoint_auth_method', type: 'text' })
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
 
+  /** RFC 8693: the client may exchange a subject token without an actor (impersonation). */
+  @Column({ name: 'may_impersonate', type: 'boolean', default: false })
+  mayImpersonate: boolean;
+
   @Column({ name: 'owner_user_id', type: 'uuid', nullable: true })
   ownerUserId: string | null;
 

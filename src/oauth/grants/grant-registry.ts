@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AuthorizationCodeGrant } from './authorization-code.grant.js';
 import { ClientCredentialsGrant } from './client-credentials.grant.js';
 import { RefreshTokenGrant } from './refresh-token.grant.js';
+import { TokenExchangeGrant } from './token-exchange.grant.js';
 import type { TokenGrant } from './token-grant.js';
 
 /** `grant_type` → handler. Discovery reads the supported grants from here. */
@@ -13,8 +14,9 @@ export class GrantRegistry {
     authorizationCode: AuthorizationCodeGrant,
     refreshToken: RefreshTokenGrant,
     clientCredentials: ClientCredentialsGrant,
+    tokenExchange: TokenExchangeGrant,
   ) {
-    for (const grant of [authorizationCode, refreshToken, clientCredentials]) {
+    for (const grant of [authorizationCode, refreshToken, clientCredentials, tokenExchange]) {
       this.grants.set(grant.grantType, grant);
     }
   }
