@@ -13,7 +13,7 @@ export interface CorsPolicy {
   readonly preflight: Readonly<Record<string, string>>;
 }
 
-/** Headers on actual responses: any origin, and the bearer challenge readable by scripts. */
+/** Headers on actual responses: every origin, and the bearer challenge readable by scripts. */
 const ACTUAL_HEADERS: readonly [string, string][] = [
   ['Access-Control-Allow-Origin', '*'],
   ['Access-Control-Expose-Headers', 'WWW-Authenticate'],
