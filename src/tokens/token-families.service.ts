@@ -4,6 +4,8 @@ import { returnedRows } from '../database/query-result.js';
 import { logger } from '../common/logger.js';
 import { RevocationListService } from './revocation-list.service.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export interface CreateTokenFamily {
   clientId: string;
   userId: string | null;
@@ -32,6 +34,22 @@ export class TokenFamiliesService {
       [input.clientId, input.userId, input.sessionId, input.authTime ?? null, input.amr ?? []],
     );
     return rows[0].id;
+  }
+
+  /**
+   * A family for tokens derived from a live browser session (token exchange of an ID token):
+   * signing the session out, or its user, revokes them. Null when the session is not live.
+   */
+  async createForSession(clientId: string, sessionId: string): Promise<string | null> {
+    if (!UUID.test(sessionId)) return null;
+    const rows = await this.dataSource.query<{ id: string }[]>(
+      `INSERT INTO token_families (client_id, user_id, session_id, auth_time, amr)
+       SELECT $1, s.user_id, s.id, s.auth_time, s.amr FROM sessions s
+       WHERE s.id = $2 AND s.revoked_at IS NULL AND s.expires_at > now()
+       RETURNING id`,
+      [clientId, sessionId],
+    );
+    return rows[0]?.id ?? null;
   }
 
   /**

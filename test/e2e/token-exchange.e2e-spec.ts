@@ -1,5 +1,6 @@
 import { CompactSign, decodeJwt } from 'jose';
 import { randomUUID } from 'node:crypto';
+import { SessionsService } from '../../src/sessions/sessions.service.js';
 import { AccessTokensService } from '../../src/tokens/access-tokens.service.js';
 import { SigningKeysService } from '../../src/tokens/signing-keys.service.js';
 import { TokenFamiliesService } from '../../src/tokens/token-families.service.js';
@@ -291,6 +292,21 @@ describe('RFC 8693 token exchange', () => {
     });
     expect(body.scope).toBe('openid');
     expect(decodeJwt(body.access_token)).toMatchObject({ sub: issued.user.id, aud: toolApi });
+    // The ID token's session is the lineage: signing it out revokes what was exchanged from it,
+    // and its ID token can no longer be exchanged.
+    expect(await introspect(sut, body.access_token)).toMatchObject({ active: true });
+    await sut.app.get(SessionsService).revoke(issued.session.id);
+    expect(await introspect(sut, body.access_token)).toEqual({ active: false });
+    await expectOAuthError(
+      await exchange(impersonator, {
+        subject_token: tokens.id_token ?? '',
+        subject_token_type: ID_TOKEN,
+        audience: toolApi,
+      }),
+      400,
+      'invalid_grant',
+      'subject_token is not valid',
+    );
     // An access token presented as an ID token is not one.
     await expectOAuthError(
       await exchange(impersonator, {

@@ -140,8 +140,7 @@ export class TokenExchangeGrant implements TokenGrant {
         subject.exp - now <= 0 ? 'subject_token is not valid' : 'actor_token is not valid',
       );
     }
-    const familyId =
-      subject.jti === null ? null : await this.families.familyOfAccessToken(subject.jti);
+    const familyId = await this.lineageOf(subject, client.id);
     const issued = await this.accessTokens.issue({
       subject: subject.sub,
       clientId: client.id,
@@ -219,6 +218,21 @@ export class TokenExchangeGrant implements TokenGrant {
       throw new InvalidScope('no requested scope may be issued to this client for the target');
     }
     return scope.join(' ');
+  }
+
+  /**
+   * The family the new token joins, so that revoking the subject's grant or session revokes
+   * it: the subject access token's own family, or, for a subject bound to a browser session
+   * but to no family (an ID token), a new family on that session. A subject whose session has
+   * ended is refused.
+   */
+  private async lineageOf(subject: PresentedToken, clientId: string): Promise<string | null> {
+    const family =
+      subject.jti === null ? null : await this.families.familyOfAccessToken(subject.jti);
+    if (family !== null || subject.sid === null) return family;
+    const bound = await this.families.createForSession(clientId, subject.sid);
+    if (bound === null) throw new InvalidGrant('subject_token is not valid');
+    return bound;
   }
 
   /** Verifies a presented token; any failure is `invalid_grant` naming the parameter. */
