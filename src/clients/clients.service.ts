@@ -8,7 +8,7 @@ import { AppConfig } from '../config/app-config.js';
 import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
 import { logger } from '../common/logger.js';
 import { EventBus } from '../database/event-bus.service.js';
-import { returnedRows } from '../database/query-result.js';
+import { insertIfAbsent } from '../database/query-result.js';
 import { CimdResolver } from './cimd-resolver.js';
 import { ClientCache } from './client-cache.js';
 import { checkClientMetadata, type ClientMetadata } from './client-metadata.js';
@@ -160,14 +160,7 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
       updatedAt: now,
       lastUsedAt: null,
     });
-    const inserted = await this.clients
-      .createQueryBuilder()
-      .insert()
-      .values(entity)
-      .orIgnore()
-      .returning(['id'])
-      .execute();
-    if (returnedRows(inserted.raw).length === 0) {
+    if (!(await insertIfAbsent(this.clients, entity))) {
       throw new ClientsError(
         ClientsErrorCode.ClientIdTaken,
         'a client with this id already exists',

@@ -7,7 +7,7 @@ import { logger } from '../common/logger.js';
 import { InvalidTarget } from '../common/oauth-errors.js';
 import { keysetPage } from '../common/pagination.js';
 import { EventBus } from '../database/event-bus.service.js';
-import { returnedRows } from '../database/query-result.js';
+import { insertIfAbsent } from '../database/query-result.js';
 import type { CreateResourceDto } from './dto/create-resource.dto.js';
 import type { ResourceListResponseDto, ResourceResponseDto } from './dto/resource-response.dto.js';
 import type { UpdateResourceDto } from './dto/update-resource.dto.js';
@@ -125,14 +125,7 @@ export class ResourcesService implements OnModuleInit {
       createdAt: now,
       updatedAt: now,
     });
-    const inserted = await this.resources
-      .createQueryBuilder()
-      .insert()
-      .values(entity)
-      .orIgnore()
-      .returning(['id'])
-      .execute();
-    if (returnedRows(inserted.raw).length === 0) {
+    if (!(await insertIfAbsent(this.resources, entity))) {
       throw new ResourcesError(
         ResourcesErrorCode.ResourceIdentifierTaken,
         'a resource with this identifier already exists',

@@ -17,7 +17,7 @@ import { keysetPage } from '../common/pagination.js';
 import { FetchRefused, SafeFetcher } from '../common/safe-fetch.js';
 import { AppConfig, isLoopbackHost } from '../config/app-config.js';
 import { EventBus } from '../database/event-bus.service.js';
-import { returnedRows } from '../database/query-result.js';
+import { insertIfAbsent, returnedRows } from '../database/query-result.js';
 import { UsersService } from '../users/users.service.js';
 import type { CreateTrustedIssuerDto } from './dto/create-trusted-issuer.dto.js';
 import type {
@@ -144,14 +144,7 @@ export class TrustedIssuersService implements OnModuleInit {
       createdAt: now,
       updatedAt: now,
     });
-    const inserted = await this.issuers
-      .createQueryBuilder()
-      .insert()
-      .values(entity)
-      .orIgnore()
-      .returning(['id'])
-      .execute();
-    if (returnedRows(inserted.raw).length === 0) {
+    if (!(await insertIfAbsent(this.issuers, entity))) {
       throw new TrustedIssuersError(
         TrustedIssuersErrorCode.TrustedIssuerTaken,
         'a trusted issuer with this issuer already exists',
