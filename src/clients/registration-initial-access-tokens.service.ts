@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
+import { generateSecret, isUuid, SECRET_PREFIX, sha256 } from '../common/crypto.js';
 import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
 import { returnedRows } from '../database/query-result.js';
 import { ClientsError, ClientsErrorCode } from './clients.errors.js';
@@ -19,7 +19,6 @@ interface TokenRow {
   revoked_at: Date | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const COLUMNS = 'id, description, uses_remaining, created_at, expires_at, revoked_at';
 
 export interface InitialAccessTokenPage {
@@ -49,7 +48,7 @@ export class RegistrationInitialAccessTokensService {
     const params: unknown[] = [limit + 1];
     let where = '';
     if (cursor !== undefined) {
-      const decoded = decodeCursor(cursor, (id) => UUID.test(id));
+      const decoded = decodeCursor(cursor, isUuid);
       if (decoded === null) {
         throw new ClientsError(ClientsErrorCode.InvalidCursor, 'cursor is not valid');
       }
@@ -71,7 +70,7 @@ export class RegistrationInitialAccessTokensService {
 
   /** Revokes at once; registrations already made with the token are not affected. */
   async revoke(id: string): Promise<void> {
-    const result: unknown = UUID.test(id)
+    const result: unknown = isUuid(id)
       ? await this.dataSource.query(
           `UPDATE initial_access_tokens SET revoked_at = COALESCE(revoked_at, now())
            WHERE id = $1 RETURNING id`,

@@ -44,3 +44,10 @@ export function secretMatchesHash(secret: string, storedHash: string): boolean {
   const stored = Buffer.from(storedHash, 'base64url');
   return stored.length === presented.length && timingSafeEqual(presented, stored);
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Whether a value can name a uuid row: checked before a query, so a malformed id is a 404, not a 500. */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}

@@ -1,3 +1,4 @@
+import { isUuid } from '../common/crypto.js';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
@@ -21,8 +22,6 @@ import {
 import { ResourcesError, ResourcesErrorCode } from './resources.errors.js';
 
 export { normalizeResource, type ResourceServer };
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Registered resource servers (RFC 8707 audiences): the built-in admin API, and the APIs admins
@@ -94,7 +93,7 @@ export class ResourcesService implements OnModuleInit {
       this.resources.createQueryBuilder('r'),
       'r',
       { limit, cursor },
-      (id) => UUID.test(id),
+      isUuid,
       () => new ResourcesError(ResourcesErrorCode.InvalidCursor, 'cursor is not valid'),
       toResponse,
     );
@@ -152,7 +151,7 @@ export class ResourcesService implements OnModuleInit {
   }
 
   async remove(id: string): Promise<void> {
-    const result = UUID.test(id) ? await this.resources.delete({ id }) : null;
+    const result = isUuid(id) ? await this.resources.delete({ id }) : null;
     if (!result?.affected) throw notFound();
     await this.changed(id);
   }
@@ -191,7 +190,7 @@ export class ResourcesService implements OnModuleInit {
   }
 
   private async getEntity(id: string): Promise<ResourceEntity> {
-    const entity = UUID.test(id) ? await this.resources.findOne({ where: { id } }) : null;
+    const entity = isUuid(id) ? await this.resources.findOne({ where: { id } }) : null;
     if (!entity) throw notFound();
     return entity;
   }

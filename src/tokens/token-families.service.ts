@@ -1,10 +1,9 @@
+import { isUuid } from '../common/crypto.js';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { returnedRows } from '../database/query-result.js';
 import { logger } from '../common/logger.js';
 import { RevocationListService } from './revocation-list.service.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface CreateTokenFamily {
   clientId: string;
@@ -41,7 +40,7 @@ export class TokenFamiliesService {
    * signing the session out, or its user, revokes them. Null when the session is not live.
    */
   async createForSession(clientId: string, sessionId: string): Promise<string | null> {
-    if (!UUID.test(sessionId)) return null;
+    if (!isUuid(sessionId)) return null;
     const rows = await this.dataSource.query<{ id: string }[]>(
       `INSERT INTO token_families (client_id, user_id, session_id, auth_time, amr)
        SELECT $1, s.user_id, s.id, s.auth_time, s.amr FROM sessions s

@@ -1,3 +1,4 @@
+import { isUuid } from '../common/crypto.js';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import {
@@ -36,7 +37,6 @@ export type { TrustedIssuerRejectionReason } from './external-subject.js';
 /** Asymmetric algorithms only: never `none`, never HS* (the "secret" would be a public key). */
 export const TRUSTED_ISSUER_ALGS: readonly string[] = ['ES256', 'ES384', 'EdDSA', 'RS256', 'PS256'];
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Clock skew tolerated on exp, nbf and iat, in seconds. */
 const CLOCK_SKEW_SECONDS = 30;
 /** A jwks_uri is fetched again for an unknown kid at most this often, in ms. */
@@ -119,7 +119,7 @@ export class TrustedIssuersService implements OnModuleInit {
       this.issuers.createQueryBuilder('t'),
       't',
       { limit, cursor },
-      (id) => UUID.test(id),
+      isUuid,
       () => new TrustedIssuersError(TrustedIssuersErrorCode.InvalidCursor, 'cursor is not valid'),
       toResponse,
     );
@@ -176,7 +176,7 @@ export class TrustedIssuersService implements OnModuleInit {
   }
 
   async remove(id: string): Promise<void> {
-    const result = UUID.test(id) ? await this.issuers.delete({ id }) : null;
+    const result = isUuid(id) ? await this.issuers.delete({ id }) : null;
     if (!result?.affected) throw notFound();
     await this.changed(id);
   }
@@ -359,7 +359,7 @@ export class TrustedIssuersService implements OnModuleInit {
   }
 
   private async getEntity(id: string): Promise<TrustedIssuerEntity> {
-    const entity = UUID.test(id) ? await this.issuers.findOne({ where: { id } }) : null;
+    const entity = isUuid(id) ? await this.issuers.findOne({ where: { id } }) : null;
     if (!entity) throw notFound();
     return entity;
   }

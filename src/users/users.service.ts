@@ -1,3 +1,4 @@
+import { isUuid } from '../common/crypto.js';
 import { keysetPage } from '../common/pagination.js';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -11,8 +12,6 @@ import { UserEntity } from './entities/user.entity.js';
 import { RolesService } from './roles.service.js';
 import type { UserRecord } from './user-record.js';
 import { UsersError, UsersErrorCode } from './users.errors.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Called before a user is disabled or deleted, so modules that hold the user's sessions and
@@ -38,7 +37,7 @@ export class UsersService {
   }
 
   async findById(id: string): Promise<UserRecord | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuid(id)) return null;
     const row = await this.users.findOne({ where: { id } });
     return row ? toRecord(row) : null;
   }
@@ -63,7 +62,7 @@ export class UsersService {
       this.users.createQueryBuilder('u'),
       'u',
       { limit, cursor },
-      (id) => UUID.test(id),
+      isUuid,
       () => new UsersError(UsersErrorCode.InvalidCursor, 'cursor is not valid'),
       toResponse,
     );
@@ -145,7 +144,7 @@ export class UsersService {
   }
 
   private async getEntity(id: string): Promise<UserEntity> {
-    const entity = UUID.test(id) ? await this.users.findOne({ where: { id } }) : null;
+    const entity = isUuid(id) ? await this.users.findOne({ where: { id } }) : null;
     if (!entity) throw notFound();
     return entity;
   }

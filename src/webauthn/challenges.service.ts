@@ -1,3 +1,4 @@
+import { isUuid } from '../common/crypto.js';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
@@ -14,8 +15,6 @@ export interface ChallengeRow {
   rp_id: string;
   origin: string;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** One row per WebAuthn ceremony, used at most once, within config.webauthn.challengeTtlSeconds. */
 @Injectable()
@@ -51,7 +50,7 @@ export class ChallengesService {
 
   /** Takes the ceremony's challenge, once: a replayed, expired or unknown id is refused. */
   async consume(id: string | null, ceremony: Ceremony): Promise<ChallengeRow> {
-    if (id === null || !UUID.test(id)) throw invalid();
+    if (id === null || !isUuid(id)) throw invalid();
     const rows: unknown = await this.dataSource.query(
       `UPDATE webauthn_challenges SET consumed_at = now()
         WHERE id = $1 AND ceremony = $2 AND consumed_at IS NULL AND expires_at > now()
