@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { AppConfig } from './config/app-config.js';
+import { AuditAdminModule } from './audit/audit-admin.module.js';
 import { AuthGuardsModule } from './auth-guards/auth-guards.module.js';
 import { BootstrapModule } from './bootstrap/bootstrap.module.js';
 import { ClientsModule } from './clients/clients.module.js';
@@ -8,6 +9,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { DiscoveryModule } from './discovery/discovery.module.js';
 import { HealthModule } from './health/health.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
+import { RateLimitsModule } from './rate-limits/rate-limits.module.js';
 import { ResourcesModule } from './resources/resources.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
@@ -24,6 +26,7 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule.forRoot(config),
+        RateLimitsModule,
         TokensModule,
         AuthGuardsModule,
         ResourcesModule,
@@ -37,6 +40,7 @@ export class AppModule {
         DiscoveryModule,
         HealthModule,
         BootstrapModule,
+        AuditAdminModule,
       ],
     };
   }

@@ -71,7 +71,7 @@ async function bootstrap(config: AppConfig, flags: string[]): Promise<number> {
 
 async function rotateKeys(config: AppConfig): Promise<number> {
   return withContext(config, async (get) => {
-    const keys = await get(SigningKeysService).rotate();
+    const keys = await get(SigningKeysService).rotate('cli');
     process.stdout.write(JSON.stringify({ rotated: keys }, null, 2) + '\n');
     return 0;
   });

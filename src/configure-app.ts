@@ -14,6 +14,8 @@ import { NestPinoLogger } from './common/logger.js';
 import { MethodNotAllowed } from './common/oauth-errors.js';
 import type { ProtocolEndpoint } from './common/protocol-endpoint.js';
 import { requestContext } from './common/request-context.js';
+import { applyProtocolHeaders, securityHeaders } from './common/security-headers.js';
+import { refuseEncodedNul } from './common/url-nul-guard.js';
 import { DiscoveryEndpoints } from './discovery/discovery.endpoints.js';
 import { AnonymousEndpoint } from './oauth/anonymous.endpoint.js';
 import { IntrospectionEndpoint } from './oauth/introspection.endpoint.js';
@@ -41,9 +43,11 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   http.set('trust proxy', config.http.trustProxy);
   http.set('etag', false);
   http.use(requestContext);
+  const headers = securityHeaders(config.issuer);
   const registration = app.get(RegistrationEndpoints);
   http.use(
     protocolRouter(
+      headers.protocol,
       [
         app.get(TokenEndpoint),
         app.get(IntrospectionEndpoint),
@@ -56,15 +60,14 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
       [registration.management],
     ),
   );
-  // Admin responses carry secrets (client secrets, setup links) and personal data: never cached.
-  http.use('/admin', (_req: RawRequest, res: RawResponse, next: NextFunction) => {
-    res.setHeader('Cache-Control', 'no-store');
-    next();
-  });
-  http.use('/admin', adminJsonBody(config.http.bodyLimitBytes));
+  // Everything else (admin API, pages, ceremonies) is `no-store` unless it opts into caching:
+  // admin responses carry client secrets and setup links, pages carry CSRF tokens.
+  http.use(headers.middleware);
+  http.use('/admin', refuseEncodedNul);
+  http.use('/admin', adminJsonBody(config.http));
   // Passkey ceremonies are JSON, like the admin API; the account page and sign-out post forms.
-  http.use('/webauthn', adminJsonBody(config.http.bodyLimitBytes));
-  http.use(['/account', '/logout'], browserFormBody(config.http.bodyLimitBytes));
+  http.use('/webauthn', adminJsonBody(config.http));
+  http.use(['/account', '/logout'], browserFormBody(config.http));
 
   app.useGlobalFilters(new AdminExceptionFilter());
   app.useGlobalPipes(
@@ -97,16 +100,23 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
  * carries a parameter (RFC 7592 /oauth/register/:client_id); a wrong method is a 405 in OAuth
  * format.
  */
-function protocolRouter(endpoints: ProtocolEndpoint[], prefixed: ProtocolEndpoint[] = []) {
+function protocolRouter(
+  securityHeaders: readonly (readonly [string, string])[],
+  endpoints: ProtocolEndpoint[],
+  prefixed: ProtocolEndpoint[] = [],
+) {
   const byPath = new Map(endpoints.map((endpoint) => [endpoint.path, endpoint]));
   return (req: RawRequest, res: RawResponse, next: NextFunction): void => {
     const url = req.url ?? '';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     const cors = corsPolicy(path);
-    if (cors !== undefined && applyCors(req, res, cors)) return;
     const endpoint =
       byPath.get(path) ?? prefixed.find((candidate) => path.startsWith(candidate.path));
+    if (endpoint === undefined && cors === undefined) return next();
+    // Precomputed, so the hot path pays a few setHeader calls and no middleware chain.
+    applyProtocolHeaders(res, securityHeaders);
+    if (cors !== undefined && applyCors(req, res, cors)) return;
     if (!endpoint) return next();
     if (!endpoint.methods.includes(req.method ?? '')) {
       res.setHeader('Allow', endpoint.methods.join(', '));

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import cluster from 'node:cluster';
+import type { Server } from 'node:http';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import { loadConfig, issuerIsUnsafe, type AppConfig } from './config/app-config.js';
@@ -7,8 +8,8 @@ import { ConfigError } from './config/environment.js';
 import { configureLogger, logger } from './common/logger.js';
 import { createApp } from './configure-app.js';
 import { BootstrapService, describeBootstrap } from './bootstrap/bootstrap.service.js';
-
-const WORKER_RESTART_DELAY_MS = 1000;
+import { ROLLING_RESTART_SIGNAL, runPrimary } from './cluster/cluster-primary.js';
+import { drainOnRequest } from './cluster/worker-drain.js';
 
 async function main(): Promise<void> {
   const config = readConfig();
@@ -17,12 +18,23 @@ async function main(): Promise<void> {
 
   if (config.workers > 1 && cluster.isPrimary) {
     await prepareOnce(config);
-    runPrimary(config);
+    runPrimary(config.workers, { MIGRATE_ON_START: 'false' });
     return;
   }
   const app = await createApp(config);
   if (cluster.isPrimary) await announceBootstrap(config, app.get(BootstrapService));
   await app.listen(config.http.port, config.http.host);
+  if (cluster.isWorker) {
+    drainOnRequest(app.getHttpServer() as Server, async () => {
+      await app.close();
+      process.exit(0);
+    });
+  } else {
+    // Without workers there is nothing to restart in turn; do not let the signal end the server.
+    process.on(ROLLING_RESTART_SIGNAL, () =>
+      logger.warn(`${ROLLING_RESTART_SIGNAL}: a rolling restart needs WORKERS > 1; ignored`),
+    );
+  }
   logger.info(
     { issuer: config.issuer, port: config.http.port, pid: process.pid },
     'latchkey is listening',
@@ -72,24 +84,6 @@ async function prepareOnce(config: AppConfig): Promise<void> {
   } finally {
     await context.close();
   }
-}
-
-function runPrimary(config: AppConfig): void {
-  let stopping = false;
-  const fork = () => cluster.fork({ MIGRATE_ON_START: 'false' });
-  for (let i = 0; i < config.workers; i++) fork();
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    logger.error({ pid: worker.process.pid, code, signal }, 'worker exited; starting a new one');
-    setTimeout(fork, WORKER_RESTART_DELAY_MS);
-  });
-  const stop = () => {
-    stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  logger.info({ workers: config.workers }, 'latchkey cluster started');
 }
 
 main().catch((err: unknown) => {

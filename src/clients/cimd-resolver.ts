@@ -5,6 +5,8 @@ import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
 import { FetchRefused, SafeFetcher, type FetchRefusalReason } from '../common/safe-fetch.js';
 import { EventBus } from '../database/event-bus.service.js';
+import { currentAddress } from '../rate-limits/client-address.js';
+import { RateLimiter } from '../rate-limits/rate-limiter.service.js';
 import {
   CimdInvalid,
   checkMetadataDocument,
@@ -39,6 +41,7 @@ export class CimdResolver {
     @InjectRepository(ClientEntity) private readonly clients: Repository<ClientEntity>,
     private readonly fetcher: SafeFetcher,
     private readonly bus: EventBus,
+    private readonly limiter: RateLimiter,
   ) {}
 
   /** Whether this client id names a metadata document. */
@@ -55,6 +58,16 @@ export class CimdResolver {
     if (row && row.source !== 'cimd') return row;
     const now = Date.now();
     if (row && (row.metadataExpiresAt?.getTime() ?? 0) > now) return row;
+    // Every new URL a caller names costs an outbound fetch: limit them per caller address
+    // (the fetcher's own per-host and global buckets protect the hosts fetched from).
+    const address = currentAddress();
+    if (address !== null) {
+      await this.limiter.consume(
+        'cimd-fetch',
+        address,
+        'too many client metadata fetches; retry later',
+      );
+    }
     try {
       // The stored row carries the document's lifetime, so a fetch here is always a fresh one.
       const fetched = await this.fetcher.fetchJson(id, { fresh: true });

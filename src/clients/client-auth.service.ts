@@ -9,6 +9,7 @@ import {
   ClientAssertionService,
   JWT_BEARER_ASSERTION_TYPE,
 } from './client-assertion.service.js';
+import { ClientAuthLockout } from './client-auth-lockout.js';
 import type { ClientRecord } from './client-record.js';
 import { ClientsService } from './clients.service.js';
 
@@ -32,12 +33,14 @@ type PresentedCredentials =
  * (RFC 6749 §2.3.1): client_secret_basic, client_secret_post, private_key_jwt (RFC 7523 §2.2),
  * and `none` for public clients where the endpoint allows it. Every failure is the same 401
  * invalid_client, so a caller cannot tell an unknown client from a wrong secret or key.
+ * Repeated failures for one client id slow down and then lock (ClientAuthLockout).
  */
 @Injectable()
 export class ClientAuthService {
   constructor(
     private readonly clients: ClientsService,
     private readonly assertions: ClientAssertionService,
+    private readonly lockout: ClientAuthLockout,
   ) {}
 
   async authenticate(
@@ -46,6 +49,22 @@ export class ClientAuthService {
     options: { allowPublic: boolean },
   ): Promise<ClientRecord> {
     const presented = presentedCredentials(headers, form);
+    const clientId = presented.clientId ?? this.assertedClientId(presented);
+    // No id, no guess to count: such requests never reach a credential check.
+    if (clientId === null) return this.verify(presented, options);
+    await this.lockout.assertOpen(clientId);
+    try {
+      return await this.verify(presented, options);
+    } catch (err) {
+      if (err instanceof InvalidClient) await this.lockout.failed(clientId);
+      throw err;
+    }
+  }
+
+  private async verify(
+    presented: PresentedCredentials,
+    options: { allowPublic: boolean },
+  ): Promise<ClientRecord> {
     if (presented.method === 'private_key_jwt') {
       return this.authenticateAssertion(presented.assertion, presented.clientId);
     }
@@ -63,6 +82,16 @@ export class ClientAuthService {
     }
     this.clients.markUsed(client.id);
     return client;
+  }
+
+  /** The `iss` a private_key_jwt assertion claims, or null when it is not even a JWT. */
+  private assertedClientId(presented: PresentedCredentials): string | null {
+    if (presented.method !== 'private_key_jwt') return null;
+    try {
+      return this.assertions.claimedClientId(presented.assertion);
+    } catch {
+      return null;
+    }
   }
 
   private async authenticateAssertion(

@@ -4,6 +4,7 @@ import { AuditModule } from '../audit/audit.module.js';
 import { AuthGuardsModule } from '../auth-guards/auth-guards.module.js';
 import { SafeFetcher } from '../common/safe-fetch.js';
 import { ClientAssertionService } from './client-assertion.service.js';
+import { ClientAuthLockout } from './client-auth-lockout.js';
 import { ClientAuthService } from './client-auth.service.js';
 import { CimdResolver } from './cimd-resolver.js';
 import { ClientsAdminController } from './clients-admin.controller.js';
@@ -21,6 +22,7 @@ import { RegistrationEndpoints } from './registration.endpoints.js';
   providers: [
     ClientsService,
     ClientAuthService,
+    ClientAuthLockout,
     ClientAssertionService,
     CimdResolver,
     SafeFetcher,

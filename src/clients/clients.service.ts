@@ -3,7 +3,8 @@ import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nest
 import { InjectRepository } from '@nestjs/typeorm';
 import type { JSONWebKeySet } from 'jose';
 import { randomUUID } from 'node:crypto';
-import { Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
+import { AuditService, auditSnapshot, type AuditJson } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
 import { logger } from '../common/logger.js';
@@ -46,6 +47,7 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     @InjectRepository(ClientEntity) private readonly clients: Repository<ClientEntity>,
     private readonly bus: EventBus,
     private readonly cimd: CimdResolver,
+    private readonly audit: AuditService,
   ) {
     this.cache = new ClientCache(config.clients.cacheSize);
   }
@@ -168,6 +170,11 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     }
     // A cached "unknown client" entry for this id must not outlive its creation.
     await this.bus.publish('clients', entity.id);
+    this.audit.record({
+      type: 'client.created',
+      clientId: entity.id,
+      after: clientState(toResponse(entity)),
+    });
     return secret === null ? toResponse(entity) : { ...toResponse(entity), client_secret: secret };
   }
 
@@ -195,13 +202,26 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     const mayImpersonate = dto.may_impersonate ?? entity.mayImpersonate;
     await this.clients.update({ id }, { ...metadata, mayImpersonate, updatedAt });
     await this.bus.publish('clients', id);
-    return toResponse({ ...entity, ...metadata, mayImpersonate, updatedAt });
+    const updated = toResponse({ ...entity, ...metadata, mayImpersonate, updatedAt });
+    this.audit.record({
+      type: 'client.updated',
+      clientId: id,
+      before: clientState(toResponse(entity)),
+      after: clientState(updated),
+    });
+    return updated;
   }
 
   async remove(id: string): Promise<void> {
-    const result = isStorableId(id) ? await this.clients.delete({ id }) : null;
-    if (!result?.affected) throw notFound();
+    const existing = isStorableId(id) ? await this.clients.findOne({ where: { id } }) : null;
+    const result = existing ? await this.clients.delete({ id }) : null;
+    if (!existing || !result?.affected) throw notFound();
     await this.bus.publish('clients', id);
+    this.audit.record({
+      type: 'client.deleted',
+      clientId: id,
+      before: clientState(toResponse(existing)),
+    });
   }
 
   /** Issues a new secret; the previous one stops working at once, on every node. */
@@ -217,11 +237,27 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
       { secretHash: sha256(secret), secretRotatedAt: now, updatedAt: now },
     );
     await this.bus.publish('clients', id);
+    // That the secret changed, and when: never the secret or its hash.
+    this.audit.record({
+      type: 'client.secret_rotated',
+      clientId: id,
+      details: { secret_rotated_at: now.toISOString() },
+    });
     return { client_id: id, client_secret: secret };
   }
 
   async exists(id: string): Promise<boolean> {
     return this.clients.exists({ where: { id } });
+  }
+
+  /** Display names of the clients that exist among `ids` (lists that name apps to people). */
+  async namesOf(ids: readonly string[]): Promise<Map<string, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.clients.find({
+      select: { id: true, name: true },
+      where: { id: In([...ids]) },
+    });
+    return new Map(rows.map((row) => [row.id, row.name]));
   }
 
   private async getEntity(id: string): Promise<ClientEntity> {
@@ -282,6 +318,11 @@ function documentExpired(record: ClientRecord | null): boolean {
   return (
     record !== null && record.metadataExpiresAt !== null && record.metadataExpiresAt <= Date.now()
   );
+}
+
+/** A client for the audit trail: its response form (no secret), without bookkeeping times. */
+function clientState(client: ClientResponseDto): AuditJson {
+  return auditSnapshot(client, ['created_at', 'updated_at', 'last_used_at']);
 }
 
 function toResponse(row: ClientEntity): ClientResponseDto {

@@ -65,7 +65,7 @@ export class RegistrationCleanupService implements OnModuleInit, OnApplicationSh
           );
           for (const row of rows) {
             await this.bus.publish('clients', row.id);
-            await this.audit.record({
+            this.audit.record({
               type: 'client.stale_removed',
               clientId: row.id,
               details: {

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService, auditSnapshot } from '../audit/audit.service.js';
 import { generateSecret, isUuid, SECRET_PREFIX, sha256 } from '../common/crypto.js';
 import { cursorTimeSql, decodeCursor, encodeCursor } from '../common/pagination.js';
 import { returnedRows } from '../database/query-result.js';
@@ -32,7 +33,10 @@ export interface InitialAccessTokenPage {
  */
 @Injectable()
 export class RegistrationInitialAccessTokensService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
 
   async create(dto: CreateInitialAccessTokenDto): Promise<CreatedInitialAccessTokenResponseDto> {
     const token = generateSecret(SECRET_PREFIX.initialAccessToken);
@@ -41,7 +45,14 @@ export class RegistrationInitialAccessTokensService {
        VALUES ($1, $2, $3, now() + make_interval(secs => $4)) RETURNING ${COLUMNS}`,
       [sha256(token), dto.description ?? '', dto.uses ?? null, dto.expires_in_seconds],
     );
-    return { ...toResponse(rows[0]), token };
+    const created = toResponse(rows[0]);
+    // The response form has no token: the token is only in the value returned below.
+    this.audit.record({
+      type: 'initial_access_token.created',
+      details: { initial_access_token_id: created.id },
+      after: auditSnapshot(created),
+    });
+    return { ...created, token };
   }
 
   async list(limit = 50, cursor?: string): Promise<InitialAccessTokenPage> {
@@ -83,6 +94,10 @@ export class RegistrationInitialAccessTokensService {
         'initial access token not found',
       );
     }
+    this.audit.record({
+      type: 'initial_access_token.revoked',
+      details: { initial_access_token_id: id },
+    });
   }
 
   /** Whether the token could be used now; the registration itself consumes it with `consume`. */

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { FixedWindowLimiter } from '../common/fixed-window-limiter.js';
 import { readJson, sendJson, type RawRequest, type RawResponse } from '../common/http.js';
-import { InvalidToken, TooManyRequests } from '../common/oauth-errors.js';
+import { InvalidToken } from '../common/oauth-errors.js';
 import type { ProtocolEndpoint } from '../common/protocol-endpoint.js';
 import { ROUTES } from '../common/routes.js';
+import { addressOf } from '../rate-limits/client-address.js';
+import { RateLimiter } from '../rate-limits/rate-limiter.service.js';
 import { RegistrationService } from './registration.service.js';
 
-const WINDOW_MS = 60_000;
 const MAX_TOKEN_LENGTH = 512;
 /** RFC 6750 §2.1 b64token. */
 const B64_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
@@ -21,13 +21,12 @@ export class RegistrationEndpoints {
   readonly register: ProtocolEndpoint;
   /** Matched by prefix: the client id follows it. */
   readonly management: ProtocolEndpoint;
-  private readonly limiter: FixedWindowLimiter;
 
   constructor(
     private readonly config: AppConfig,
     private readonly registration: RegistrationService,
+    private readonly limiter: RateLimiter,
   ) {
-    this.limiter = new FixedWindowLimiter(config.registration.rateLimitPerMinute, WINDOW_MS);
     this.register = {
       path: ROUTES.register,
       methods: ['POST'],
@@ -43,13 +42,14 @@ export class RegistrationEndpoints {
   private async handleRegister(req: RawRequest, res: RawResponse): Promise<void> {
     this.registration.assertEnabled();
     // Every attempt counts, failed ones too: this also bounds guessing of initial access tokens.
-    const retryAfter = this.limiter.hit(req.ip ?? req.socket.remoteAddress ?? 'unknown');
-    if (retryAfter > 0) {
-      throw new TooManyRequests(retryAfter, 'too many registrations; retry later');
-    }
+    await this.limiter.consume(
+      'registration',
+      addressOf(req),
+      'too many registrations; retry later',
+    );
     const token = bearerToken(req);
     await this.registration.checkInitialAccessToken(token);
-    const body = await readJson(req, this.config.http.bodyLimitBytes);
+    const body = await readJson(req, this.config.http);
     sendJson(res, 201, await this.registration.register(body, token));
   }
 
@@ -61,11 +61,11 @@ export class RegistrationEndpoints {
     } else if (req.method === 'PUT') {
       // Authenticate before reading the body: an unauthenticated caller learns nothing from it.
       await this.registration.checkRegistrationAccessToken(clientId, token);
-      const body = await readJson(req, this.config.http.bodyLimitBytes);
+      const body = await readJson(req, this.config.http);
       sendJson(res, 200, await this.registration.replace(clientId, token, body));
     } else {
       await this.registration.remove(clientId, token);
-      res.writeHead(204, { 'Cache-Control': 'no-store' });
+      res.writeHead(204, { 'Cache-Control': 'no-store', Pragma: 'no-cache' });
       res.end();
     }
   }

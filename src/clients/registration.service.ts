@@ -95,7 +95,7 @@ export class RegistrationService {
     });
     // A cached "unknown client" entry for this id must not outlive its creation.
     await this.bus.publish('clients', id);
-    await this.audit.record({
+    this.audit.record({
       type: 'client.registered',
       clientId: id,
       details: {
@@ -150,7 +150,7 @@ export class RegistrationService {
       .execute();
     if (returnedRows(result.raw).length !== 1) throw new InvalidToken(RAT_INVALID);
     await this.bus.publish('clients', clientId);
-    await this.audit.record({ type: 'client.registration_updated', clientId });
+    this.audit.record({ type: 'client.registration_updated', clientId });
     return toRegistrationResponse({ ...entity, ...changes }, this.clientUri(clientId), {
       registrationAccessToken,
     });
@@ -170,7 +170,7 @@ export class RegistrationService {
       .execute();
     if (!result.affected) throw new InvalidToken(RAT_INVALID);
     await this.bus.publish('clients', clientId);
-    await this.audit.record({ type: 'client.registration_deleted', clientId });
+    this.audit.record({ type: 'client.registration_deleted', clientId });
   }
 
   /** For callers that must refuse a request before reading its body. */

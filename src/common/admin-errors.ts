@@ -6,6 +6,7 @@ export enum CommonErrorCode {
   ValidationFailed = 'validation_failed',
   MalformedJson = 'malformed_json',
   PayloadTooLarge = 'payload_too_large',
+  RequestTimeout = 'request_timeout',
   UnsupportedMediaType = 'unsupported_media_type',
   NotFound = 'not_found',
   Unauthenticated = 'unauthenticated',

@@ -6,8 +6,11 @@ import {
   type ExceptionFilter,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { AuditErrorCode } from '../audit/audit.errors.js';
 import { BearerChallengeError } from '../auth-guards/auth-guards.errors.js';
 import { ClientsErrorCode } from '../clients/clients.errors.js';
+import { ConsentsErrorCode } from '../oauth/authorize/consents.errors.js';
+import { RateLimitedError, RateLimitsErrorCode } from '../rate-limits/rate-limits.errors.js';
 import { ResourcesErrorCode } from '../resources/resources.errors.js';
 import { SessionsErrorCode } from '../sessions/sessions.errors.js';
 import { TokensErrorCode } from '../tokens/tokens.errors.js';
@@ -26,7 +29,10 @@ export type AdminErrorCode =
   | TokensErrorCode
   | UsersErrorCode
   | SessionsErrorCode
-  | WebauthnErrorCode;
+  | WebauthnErrorCode
+  | AuditErrorCode
+  | ConsentsErrorCode
+  | RateLimitsErrorCode;
 
 /** Every admin error code mapped to its status. A new code fails to compile until it is here. */
 export function statusOf(code: AdminErrorCode): number {
@@ -49,6 +55,8 @@ export function statusOf(code: AdminErrorCode): number {
       return HttpStatus.CONFLICT;
     case CommonErrorCode.PayloadTooLarge:
       return HttpStatus.PAYLOAD_TOO_LARGE;
+    case CommonErrorCode.RequestTimeout:
+      return HttpStatus.REQUEST_TIMEOUT;
     case CommonErrorCode.UnsupportedMediaType:
       return HttpStatus.UNSUPPORTED_MEDIA_TYPE;
     case TokensErrorCode.NoSigningKey:
@@ -90,6 +98,15 @@ export function statusOf(code: AdminErrorCode): number {
       return HttpStatus.CONFLICT;
     case SessionsErrorCode.SignInRequired:
       return HttpStatus.UNAUTHORIZED;
+    case RateLimitsErrorCode.TooManyRequests:
+    case RateLimitsErrorCode.SignInLocked:
+      return HttpStatus.TOO_MANY_REQUESTS;
+    case AuditErrorCode.InvalidFilter:
+    case AuditErrorCode.InvalidCursor:
+      return HttpStatus.BAD_REQUEST;
+    case AuditErrorCode.AuditEventNotFound:
+    case ConsentsErrorCode.ConsentNotFound:
+      return HttpStatus.NOT_FOUND;
     case SessionsErrorCode.CsrfTokenInvalid:
     case WebauthnErrorCode.UserDisabled:
       return HttpStatus.FORBIDDEN;
@@ -120,6 +137,7 @@ export class AdminExceptionFilter implements ExceptionFilter {
     const body = toBody(exception, req.id);
     if (exception instanceof BearerChallengeError)
       res.setHeader('WWW-Authenticate', exception.challenge);
+    if (!res.headersSent) setRetryAfter(res, exception);
     if (body.statusCode >= 500)
       logger.error({ err: exception, reqId: req.id }, 'admin request failed');
     if (res.headersSent) return;
@@ -177,4 +195,16 @@ function fromHttpException(exception: HttpException): AdminErrorBody {
     code: status >= 500 ? 'internal_error' : 'request_failed',
     message: status >= 500 ? 'an unexpected error occurred' : exception.message,
   };
+}
+
+/**
+ * RFC 6585 §4: a 429 says when to come back. Rate limits raised on the Nest routes, and OAuth
+ * 429s that surface there (a metadata-document fetch limit hit during /authorize).
+ */
+export function setRetryAfter(res: Response, exception: unknown): void {
+  if (exception instanceof RateLimitedError) {
+    res.setHeader('Retry-After', String(exception.retryAfterSeconds));
+  } else if (exception instanceof OAuthError && exception.status === 429) {
+    for (const [name, value] of Object.entries(exception.headers())) res.setHeader(name, value);
+  }
 }

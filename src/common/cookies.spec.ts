@@ -32,4 +32,19 @@ describe(serializeCookie.name, () => {
       'n=; Path=/x; Max-Age=0; HttpOnly; SameSite=Strict; Expires=Thu, 01 Jan 1970 00:00:00 GMT',
     );
   });
+
+  it('refuses a prefixed name without the attributes the prefix promises', () => {
+    expect(() => serializeCookie('__Host-n', 'v', { maxAgeSeconds: 60, secure: false })).toThrow(
+      '__Host- needs Secure and Path=/',
+    );
+    expect(() =>
+      serializeCookie('__Host-n', 'v', { maxAgeSeconds: 60, secure: true, path: '/x' }),
+    ).toThrow('__Host- needs Secure and Path=/');
+    expect(() => serializeCookie('__Secure-n', 'v', { maxAgeSeconds: 60, secure: false })).toThrow(
+      '__Secure- needs Secure',
+    );
+    expect(serializeCookie('__Host-n', 'v', { maxAgeSeconds: 60, secure: true })).toBe(
+      '__Host-n=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure',
+    );
+  });
 });

@@ -28,8 +28,18 @@ export interface CookieOptions {
   sameSite?: 'Lax' | 'Strict';
 }
 
-/** A Set-Cookie value; always HttpOnly. A max age of 0 deletes the cookie. */
+/**
+ * A Set-Cookie value; always HttpOnly. A max age of 0 deletes the cookie. Browsers drop a cookie
+ * whose name prefix it does not honour (RFC 6265bis §4.1.3), so breaking one is a bug here, not
+ * a silently missing session.
+ */
 export function serializeCookie(name: string, value: string, options: CookieOptions): string {
+  if (name.startsWith('__Host-') && (!options.secure || (options.path ?? '/') !== '/')) {
+    throw new Error(`cookie ${name}: __Host- needs Secure and Path=/`);
+  }
+  if (name.startsWith('__Secure-') && !options.secure) {
+    throw new Error(`cookie ${name}: __Secure- needs Secure`);
+  }
   const parts = [
     `${name}=${value}`,
     `Path=${options.path ?? '/'}`,

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { readForm } from './http.js';
+import { readForm, type BodyLimits } from './http.js';
 import { toOAuthError } from './oauth-errors.js';
 
 /**
@@ -7,10 +7,10 @@ import { toOAuthError } from './oauth-errors.js';
  * refused, like on the protocol endpoints. Failures answer a short plain-text 4xx: these posts
  * come from our own forms, so only a tampered request ever sees one.
  */
-export function browserFormBody(limitBytes: number) {
+export function browserFormBody(limits: BodyLimits) {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (req.method !== 'POST') return next();
-    readForm(req, limitBytes)
+    readForm(req, limits)
       .then((form) => {
         if (form.multi.size > 0) {
           res.status(400).type('text/plain').send('a form field was repeated');
@@ -22,6 +22,7 @@ export function browserFormBody(limitBytes: number) {
       .catch((err: unknown) => {
         const error = toOAuthError(err);
         if (res.headersSent) return;
+        for (const [name, value] of Object.entries(error.headers())) res.setHeader(name, value);
         res.status(error.status).type('text/plain').send(error.description);
       });
   };

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   InvalidRequest,
   PayloadTooLarge,
+  RequestTimeout,
   UnsupportedMediaType,
   toOAuthError,
   type OAuthError,
@@ -18,21 +19,28 @@ export interface FormParams {
 export type RawRequest = IncomingMessage & { id?: string; body?: unknown; ip?: string };
 export type RawResponse = ServerResponse;
 
+/** How much of a body is read, and for how long (`AppConfig.http`). */
+export interface BodyLimits {
+  bodyLimitBytes: number;
+  bodyReadTimeoutMs: number;
+}
+
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 
 /**
  * Reads and parses an application/x-www-form-urlencoded body directly (hot path: no body-parser,
- * no qs). Rejects other content types, bodies over `limitBytes`, and invalid percent-encoding.
+ * no qs). Rejects other content types, bodies over the size limit or slower than the time limit,
+ * and invalid percent-encoding.
  */
-export async function readForm(req: RawRequest, limitBytes: number): Promise<FormParams> {
+export async function readForm(req: RawRequest, limits: BodyLimits): Promise<FormParams> {
   const type = (req.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
   if (type !== FORM_TYPE) {
     throw new UnsupportedMediaType(`content type must be ${FORM_TYPE}`);
   }
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limitBytes) throw new PayloadTooLarge('request body is too large');
-  const body = await readBody(req, limitBytes);
+  if (declared > limits.bodyLimitBytes) throw new PayloadTooLarge('request body is too large');
+  const body = await readBody(req, limits);
   return parseForm(body);
 }
 
@@ -42,15 +50,15 @@ export async function readForm(req: RawRequest, limitBytes: number): Promise<For
  */
 export async function readJson(
   req: RawRequest,
-  limitBytes: number,
+  limits: BodyLimits,
 ): Promise<Record<string, unknown>> {
   const type = (req.headers['content-type'] ?? '').split(';', 1)[0].trim().toLowerCase();
   if (type !== JSON_TYPE) {
     throw new UnsupportedMediaType(`content type must be ${JSON_TYPE}`);
   }
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limitBytes) throw new PayloadTooLarge('request body is too large');
-  const body = await readBody(req, limitBytes);
+  if (declared > limits.bodyLimitBytes) throw new PayloadTooLarge('request body is too large');
+  const body = await readBody(req, limits);
   let hasNul = false;
   let parsed: unknown;
   try {
@@ -98,26 +106,39 @@ function decodeComponent(text: string): string {
   }
 }
 
-function readBody(req: RawRequest, limitBytes: number): Promise<string> {
+/**
+ * The whole body, as text. A body that never ends must not hold the request (and its socket)
+ * forever: past the time limit it fails, and the error's `Connection: close` drops the socket.
+ */
+function readBody(req: RawRequest, limits: BodyLimits): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const fail = (error: Error) => {
+      failed = true;
+      clearTimeout(timer);
+      reject(error);
+    };
+    const timer = setTimeout(() => {
+      if (!failed) fail(new RequestTimeout('request body was not received in time'));
+    }, limits.bodyReadTimeoutMs);
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
-      if (size > limitBytes) {
-        failed = true;
-        reject(new PayloadTooLarge('request body is too large'));
+      if (size > limits.bodyLimitBytes) {
+        fail(new PayloadTooLarge('request body is too large'));
         return;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
+      if (failed) return;
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('utf8'));
     });
     req.on('error', (err) => {
-      if (!failed) reject(new InvalidRequest('request body could not be read', err));
+      if (!failed) fail(new InvalidRequest('request body could not be read', err));
     });
   });
 }
@@ -149,6 +170,20 @@ export function sendOAuthError(req: RawRequest, res: RawResponse, err: unknown):
   for (const [name, value] of Object.entries(oauthError.headers())) res.setHeader(name, value);
   sendJson(res, oauthError.status, {
     error: oauthError.error,
-    error_description: oauthError.description,
+    error_description: safeDescription(oauthError.description),
   });
+}
+
+const MAX_DESCRIPTION_LENGTH = 200;
+
+/**
+ * RFC 6749 §5.2: error_description holds only %x20-21 / %x23-5B / %x5D-7E. Descriptions may
+ * quote client input (a parameter name, an unknown grant type), so anything outside that set is
+ * replaced and a long quote is cut: a request cannot put NUL, unicode or 64 KiB into the answer.
+ */
+function safeDescription(description: string): string {
+  const safe = description.replace(/"/g, "'").replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
+  return safe.length > MAX_DESCRIPTION_LENGTH
+    ? `${safe.slice(0, MAX_DESCRIPTION_LENGTH - 3)}...`
+    : safe;
 }

@@ -97,6 +97,15 @@ export class UnsupportedMediaType extends OAuthError {
   override readonly status = 415;
 }
 
+/** The body did not arrive in time: the connection is closed rather than held open. */
+export class RequestTimeout extends OAuthError {
+  readonly error = 'invalid_request';
+  override readonly status = 408;
+  override headers(): Record<string, string> {
+    return { Connection: 'close' };
+  }
+}
+
 /**
  * RFC 6750 §3.1: the bearer token is expired, revoked, malformed or otherwise unusable. The
  * description is a fixed server string (never client input), so it is safe in the header.
@@ -108,6 +117,18 @@ export class InvalidToken extends OAuthError {
     return {
       'WWW-Authenticate': `Bearer error="invalid_token", error_description="${this.description}"`,
     };
+  }
+}
+
+/**
+ * RFC 6750 §3.1 invalid_request at a protected resource (a malformed Authorization header, a
+ * repeated parameter, two token methods): a 400 with a Bearer challenge. The description can
+ * quote client input, so it stays out of the header.
+ */
+export class BearerInvalidRequest extends OAuthError {
+  readonly error = 'invalid_request';
+  override headers(): Record<string, string> {
+    return { 'WWW-Authenticate': 'Bearer realm="latchkey", error="invalid_request"' };
   }
 }
 
@@ -137,7 +158,14 @@ export class InsufficientScope extends OAuthError {
   }
 }
 
-/** A fixed-window limit was hit; `Retry-After` says when the window ends (RFC 6585 §4). */
+/**
+ * A rate limit or a brute-force lock: HTTP 429 with `Retry-After` in seconds (RFC 6585 §4).
+ * The `error` code stays `invalid_request`: no OAuth registry code means "rate limited" at the
+ * token or registration endpoints. `slow_down` belongs to device-code polling (RFC 8628 §3.5)
+ * and `temporarily_unavailable` to authorization responses (RFC 6749 §4.1.2.1), so a client
+ * that knows only RFC 6749 §5.2 could misread either; the status and Retry-After carry the
+ * meaning, and every limit answers the same way.
+ */
 export class TooManyRequests extends OAuthError {
   readonly error = 'invalid_request';
   override readonly status = 429;

@@ -1,9 +1,53 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction } from 'express';
 import type { RawRequest, RawResponse } from './http.js';
 import { logger } from './logger.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** User agents are attacker-chosen: keep what is stored about them bounded. */
+const USER_AGENT_MAX = 512;
+
+/** Who is calling, as far as the audit trail cares. Read through `currentRequest()`. */
+export interface RequestContextStore {
+  readonly requestId: string;
+  readonly ip: string | null;
+  readonly userAgent: string | null;
+  /** Subject of the bearer token that authenticated this request, once a guard has checked it. */
+  readonly principalSubject: string | null;
+}
+
+/**
+ * The ip and user agent are resolved on first read: most requests record no audit event, and
+ * `req.ip` walks the trust-proxy chain.
+ */
+class LazyRequestContext implements RequestContextStore {
+  constructor(
+    readonly requestId: string,
+    private readonly req: RawRequest,
+  ) {}
+
+  get ip(): string | null {
+    return this.req.ip ?? this.req.socket.remoteAddress ?? null;
+  }
+
+  get userAgent(): string | null {
+    const agent = this.req.headers['user-agent'];
+    return typeof agent === 'string' && agent !== '' ? agent.slice(0, USER_AGENT_MAX) : null;
+  }
+
+  get principalSubject(): string | null {
+    const principal = (this.req as { principal?: { sub?: unknown } }).principal;
+    return typeof principal?.sub === 'string' ? principal.sub : null;
+  }
+}
+
+const storage = new AsyncLocalStorage<RequestContextStore>();
+
+/** The request being served, or undefined outside one (start-up, timers, the CLI). */
+export function currentRequest(): RequestContextStore | undefined {
+  return storage.getStore();
+}
 
 /**
  * Gives every request an id (a sane incoming X-Request-Id is kept), returns it in the response,
@@ -33,7 +77,7 @@ export function requestContext(req: RawRequest, res: RawResponse, next: NextFunc
       );
     });
   }
-  next();
+  storage.run(new LazyRequestContext(id, req), next);
 }
 
 /** Setup links carry their one-time token in the path: keep it out of the access log. */

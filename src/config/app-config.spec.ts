@@ -32,6 +32,7 @@ describe(AppConfig.name, () => {
         host: '0.0.0.0',
         trustProxy: false,
         bodyLimitBytes: 64 * 1024,
+        bodyReadTimeoutMs: 10_000,
       });
       expect(config.issuer).toBe('http://localhost:3000');
       expect(config.database).toEqual({
@@ -112,6 +113,7 @@ describe(AppConfig.name, () => {
         ACCESS_TOKEN_TTL_SECONDS: '300',
         KEY_PROMOTION_DELAY_SECONDS: '0',
         TRUST_PROXY: '2',
+        BODY_READ_TIMEOUT_MS: '2500',
         MIGRATE_ON_START: 'false',
       });
 
@@ -126,6 +128,83 @@ describe(AppConfig.name, () => {
       expect(config.tokens.accessTokenTtlSeconds).toBe(300);
       expect(config.keys.promotionDelaySeconds).toBe(0);
       expect(config.http.trustProxy).toBe(2);
+      expect(config.http.bodyReadTimeoutMs).toBe(2500);
+    });
+
+    it('passes a trusted proxy list (addresses and CIDR subnets) to express as written', () => {
+      expect(sut({ TRUST_PROXY: '10.0.0.0/8, 192.0.2.1' }).http.trustProxy).toBe(
+        '10.0.0.0/8, 192.0.2.1',
+      );
+      expect(sut({ TRUST_PROXY: 'false' }).http.trustProxy).toBe(false);
+      expect(sut({ TRUST_PROXY: 'true' }).http.trustProxy).toBe(true);
+    });
+
+    it('has production rate limits and brute-force locks by default', () => {
+      const config = sut({});
+
+      expect(config.rateLimits).toEqual({
+        tokenPerMinute: 1200,
+        tokenPerClientPerMinute: 600,
+        authorizePerMinute: 120,
+        webauthnPerMinute: 120,
+        anonymousPerMinute: 10,
+        registrationPerMinute: 10,
+        cimdFetchPerMinute: 30,
+        redisKeyPrefix: 'latchkey:',
+        redisCommandTimeoutMs: 250,
+      });
+      expect(config.bruteForce).toEqual({
+        clientAuthMaxFailures: 10,
+        clientAuthMaxFailuresPerClient: 100,
+        clientAuthLockSeconds: 900,
+        passkeyMaxFailures: 10,
+        passkeyMaxFailuresPerCredential: 100,
+        passkeyMaxFailuresPerAddress: 30,
+        passkeyLockSeconds: 900,
+        maxDelayMs: 2000,
+      });
+    });
+
+    it('reads the rate-limit settings, 0 turning a limit off', () => {
+      const config = sut({
+        RATE_LIMIT_TOKEN_PER_MINUTE: '0',
+        RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE: '50',
+        RATE_LIMIT_AUTHORIZE_PER_MINUTE: '7',
+        RATE_LIMIT_WEBAUTHN_PER_MINUTE: '8',
+        RATE_LIMIT_ANONYMOUS_PER_MINUTE: '9',
+        RATE_LIMIT_CIMD_FETCH_PER_MINUTE: '11',
+        REDIS_KEY_PREFIX: 'tenant-a:',
+        CLIENT_AUTH_MAX_FAILURES: '4',
+        CLIENT_AUTH_LOCK_SECONDS: '60',
+        PASSKEY_LOCK_SECONDS: '120',
+        BRUTE_FORCE_MAX_DELAY_MS: '0',
+      });
+
+      expect(config.rateLimits).toMatchObject({
+        tokenPerMinute: 0,
+        tokenPerClientPerMinute: 50,
+        authorizePerMinute: 7,
+        webauthnPerMinute: 8,
+        anonymousPerMinute: 9,
+        cimdFetchPerMinute: 11,
+        redisKeyPrefix: 'tenant-a:',
+      });
+      expect(config.bruteForce).toMatchObject({
+        clientAuthMaxFailures: 4,
+        clientAuthLockSeconds: 60,
+        passkeyLockSeconds: 120,
+        maxDelayMs: 0,
+      });
+    });
+
+    it('keeps the older registration limit name working; the new name wins', () => {
+      expect(
+        sut({ REGISTRATION_RATE_LIMIT_PER_MINUTE: '3' }).rateLimits.registrationPerMinute,
+      ).toBe(3);
+      expect(
+        sut({ REGISTRATION_RATE_LIMIT_PER_MINUTE: '3', RATE_LIMIT_REGISTRATION_PER_MINUTE: '4' })
+          .rateLimits.registrationPerMinute,
+      ).toBe(4);
     });
 
     it('runs one worker per core in production on PostgreSQL', () => {
@@ -167,9 +246,18 @@ describe(AppConfig.name, () => {
       ['NODE_ENV', { NODE_ENV: 'staging' }],
       ['KEY_PROMOTION_DELAY_SECONDS', { KEY_PROMOTION_DELAY_SECONDS: '-1' }],
       ['BODY_LIMIT_BYTES', { BODY_LIMIT_BYTES: '10' }],
+      ['BODY_READ_TIMEOUT_MS', { BODY_READ_TIMEOUT_MS: '50' }],
+      ['BODY_READ_TIMEOUT_MS', { BODY_READ_TIMEOUT_MS: 'soon' }],
       ['MIGRATE_ON_START', { MIGRATE_ON_START: 'yes' }],
       ['ADMIN_AUDIENCE', { ADMIN_AUDIENCE: 'https://auth.example.com/admin#x' }],
       ['DEFAULT_AUDIENCE', { DEFAULT_AUDIENCE: 'relative/path' }],
+      ['RATE_LIMIT_TOKEN_PER_MINUTE', { RATE_LIMIT_TOKEN_PER_MINUTE: '-1' }],
+      ['RATE_LIMIT_AUTHORIZE_PER_MINUTE', { RATE_LIMIT_AUTHORIZE_PER_MINUTE: 'lots' }],
+      ['REDIS_KEY_PREFIX', { REDIS_KEY_PREFIX: 'has space' }],
+      ['CLIENT_AUTH_MAX_FAILURES', { CLIENT_AUTH_MAX_FAILURES: '0' }],
+      ['CLIENT_AUTH_LOCK_SECONDS', { CLIENT_AUTH_LOCK_SECONDS: '0' }],
+      ['PASSKEY_LOCK_SECONDS', { PASSKEY_LOCK_SECONDS: '1.5' }],
+      ['BRUTE_FORCE_MAX_DELAY_MS', { BRUTE_FORCE_MAX_DELAY_MS: '60000' }],
     ])('stops on a bad %s (%j) with a message that names it', (name, env) => {
       const error = configErrorOf(() => sut(env));
 

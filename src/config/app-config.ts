@@ -27,6 +27,8 @@ export class AppConfig {
     trustProxy: boolean | number | string;
     /** Largest accepted request body, in bytes. */
     bodyLimitBytes: number;
+    /** Longest wait for a whole request body, in milliseconds; then 408 and the connection closes. */
+    bodyReadTimeoutMs: number;
   };
   /** Byte-identical everywhere: metadata, JWT `iss`, RFC 9207 `iss`. */
   issuer: string;
@@ -80,10 +82,44 @@ export class AppConfig {
   /** Dynamic client registration (RFC 7591/7592) and the cleanup of unused registrations. */
   registration: {
     mode: RegistrationMode;
-    /** Registrations per address per minute. */
-    rateLimitPerMinute: number;
     /** Days without use after which a `dcr` or `cimd` client is deleted. */
     staleClientDays: number;
+  };
+  /**
+   * Request limits, each per minute in a fixed window, per client address unless the name says
+   * otherwise; 0 turns one off. Counters live in Redis when `redisUrl` is set, else in memory.
+   */
+  rateLimits: {
+    tokenPerMinute: number;
+    tokenPerClientPerMinute: number;
+    authorizePerMinute: number;
+    webauthnPerMinute: number;
+    anonymousPerMinute: number;
+    registrationPerMinute: number;
+    cimdFetchPerMinute: number;
+    /** Prefix of every Redis key this server writes. */
+    redisKeyPrefix: string;
+    /** A Redis call slower than this lets the request through, in milliseconds. */
+    redisCommandTimeoutMs: number;
+  };
+  /**
+   * Brute-force protection: failures first add a growing delay (up to `maxDelayMs`), then lock
+   * for the lock period. Failures are counted over the lock period.
+   */
+  bruteForce: {
+    clientAuthMaxFailures: number;
+    clientAuthMaxFailuresPerClient: number;
+    clientAuthLockSeconds: number;
+    passkeyMaxFailures: number;
+    passkeyMaxFailuresPerCredential: number;
+    passkeyMaxFailuresPerAddress: number;
+    passkeyLockSeconds: number;
+    /** Longest delay added to one failed attempt, in milliseconds. */
+    maxDelayMs: number;
+  };
+  audit: {
+    /** Days audit events are kept; 0 keeps them forever. */
+    retentionDays: number;
   };
   webauthn: {
     rpId: string;
@@ -127,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host: raw.HOST ?? '0.0.0.0',
     trustProxy: parseTrustProxy(raw.TRUST_PROXY),
     bodyLimitBytes: raw.BODY_LIMIT_BYTES ?? 64 * 1024,
+    bodyReadTimeoutMs: raw.BODY_READ_TIMEOUT_MS ?? 10_000,
   };
   config.issuer = parseIssuer(raw.ISSUER ?? `http://localhost:${port}`);
   config.database = {
@@ -176,9 +213,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   }
   config.registration = {
     mode: raw.REGISTRATION_MODE ?? 'initial-access-token',
-    rateLimitPerMinute: raw.REGISTRATION_RATE_LIMIT_PER_MINUTE ?? 10,
     staleClientDays: raw.STALE_CLIENT_DAYS ?? 30,
   };
+  config.rateLimits = {
+    tokenPerMinute: raw.RATE_LIMIT_TOKEN_PER_MINUTE ?? 1200,
+    tokenPerClientPerMinute: raw.RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE ?? 600,
+    authorizePerMinute: raw.RATE_LIMIT_AUTHORIZE_PER_MINUTE ?? 120,
+    webauthnPerMinute: raw.RATE_LIMIT_WEBAUTHN_PER_MINUTE ?? 120,
+    anonymousPerMinute: raw.RATE_LIMIT_ANONYMOUS_PER_MINUTE ?? 10,
+    registrationPerMinute:
+      raw.RATE_LIMIT_REGISTRATION_PER_MINUTE ?? raw.REGISTRATION_RATE_LIMIT_PER_MINUTE ?? 10,
+    cimdFetchPerMinute: raw.RATE_LIMIT_CIMD_FETCH_PER_MINUTE ?? 30,
+    redisKeyPrefix: raw.REDIS_KEY_PREFIX ?? 'latchkey:',
+    redisCommandTimeoutMs: raw.REDIS_COMMAND_TIMEOUT_MS ?? 250,
+  };
+  config.bruteForce = {
+    clientAuthMaxFailures: raw.CLIENT_AUTH_MAX_FAILURES ?? 10,
+    clientAuthMaxFailuresPerClient: raw.CLIENT_AUTH_MAX_FAILURES_PER_CLIENT ?? 100,
+    clientAuthLockSeconds: raw.CLIENT_AUTH_LOCK_SECONDS ?? 900,
+    passkeyMaxFailures: raw.PASSKEY_MAX_FAILURES ?? 10,
+    passkeyMaxFailuresPerCredential: raw.PASSKEY_MAX_FAILURES_PER_CREDENTIAL ?? 100,
+    passkeyMaxFailuresPerAddress: raw.PASSKEY_MAX_FAILURES_PER_ADDRESS ?? 30,
+    passkeyLockSeconds: raw.PASSKEY_LOCK_SECONDS ?? 900,
+    maxDelayMs: raw.BRUTE_FORCE_MAX_DELAY_MS ?? 2000,
+  };
+  config.audit = { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 };
   const issuerUrl = new URL(config.issuer);
   config.webauthn = {
     rpId: raw.RP_ID ?? issuerUrl.hostname,

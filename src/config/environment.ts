@@ -153,6 +153,14 @@ export class EnvironmentVariables {
   @Max(10485760)
   BODY_LIMIT_BYTES?: number;
 
+  /** Longest wait for a whole request body, in milliseconds. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(100)
+  @Max(300000)
+  BODY_READ_TIMEOUT_MS?: number;
+
   @IsOptional()
   @Matches(/^(true|false|[0-9]{1,2}|loopback|[0-9a-fA-F.:/, ]+)$/, {
     message: "must be 'true', 'false', a hop count, 'loopback' or a list of addresses",
@@ -209,13 +217,146 @@ export class EnvironmentVariables {
   @IsIn(REGISTRATION_MODES)
   REGISTRATION_MODE?: (typeof REGISTRATION_MODES)[number];
 
-  /** Registrations one address may make per minute. */
+  /** The older name of RATE_LIMIT_REGISTRATION_PER_MINUTE, still honoured. */
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
   @Max(100000)
   REGISTRATION_RATE_LIMIT_PER_MINUTE?: number;
+
+  /** Token requests per client address per minute; 0 turns the limit off. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RATE_LIMIT_TOKEN_PER_MINUTE?: number;
+
+  /** Token requests per authenticated client per minute, from any address; 0 = off. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE?: number;
+
+  /** Authorization requests and consent decisions per address per minute; 0 = off. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RATE_LIMIT_AUTHORIZE_PER_MINUTE?: number;
+
+  /** Sign-in and setup pages and passkey ceremony calls per address per minute; 0 = off. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RATE_LIMIT_WEBAUTHN_PER_MINUTE?: number;
+
+  /** Anonymous session tokens per address per minute; 0 = off. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RATE_LIMIT_ANONYMOUS_PER_MINUTE?: number;
+
+  /** Registrations per address per minute; 0 = off. REGISTRATION_RATE_LIMIT_PER_MINUTE is the older name. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RATE_LIMIT_REGISTRATION_PER_MINUTE?: number;
+
+  /** Client metadata document fetches one address may cause per minute; 0 = off. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(1000000)
+  RATE_LIMIT_CIMD_FETCH_PER_MINUTE?: number;
+
+  /** Prefix of every Redis key (rate-limit counters and locks), to share one Redis safely. */
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'must be 1-64 characters of A-Z a-z 0-9 : _ . -' })
+  REDIS_KEY_PREFIX?: string;
+
+  /** How long a rate-limit check waits for Redis before letting the request through, in ms. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(10)
+  @Max(10000)
+  REDIS_COMMAND_TIMEOUT_MS?: number;
+
+  /** Failed client authentications for one client id from one address before it locks there. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  CLIENT_AUTH_MAX_FAILURES?: number;
+
+  /** Failed client authentications for one client id, from all addresses, before it locks everywhere. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000000)
+  CLIENT_AUTH_MAX_FAILURES_PER_CLIENT?: number;
+
+  /** How long a client id stays locked, in seconds; failures are counted over the same period. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  CLIENT_AUTH_LOCK_SECONDS?: number;
+
+  /** Failed passkey assertions for one credential from one address before it locks there. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  PASSKEY_MAX_FAILURES?: number;
+
+  /** Failed passkey assertions for one credential, from all addresses, before it locks everywhere. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000000)
+  PASSKEY_MAX_FAILURES_PER_CREDENTIAL?: number;
+
+  /** Failed passkey assertions from one address, any credential, before the address locks. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1000000)
+  PASSKEY_MAX_FAILURES_PER_ADDRESS?: number;
+
+  /** How long a passkey sign-in lock lasts, in seconds; failures are counted over the same period. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(86400)
+  PASSKEY_LOCK_SECONDS?: number;
+
+  /** Longest delay added to a failed client authentication or passkey assertion, in ms; 0 = none. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(10000)
+  BRUTE_FORCE_MAX_DELAY_MS?: number;
 
   /** Self-registered and metadata-document clients unused for this many days are deleted. */
   @IsOptional()
@@ -224,6 +365,14 @@ export class EnvironmentVariables {
   @Min(1)
   @Max(3650)
   STALE_CLIENT_DAYS?: number;
+
+  /** Days audit events are kept before the cleanup job deletes them; 0 keeps them forever. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(36500)
+  AUDIT_RETENTION_DAYS?: number;
 
   /**
    * Hosts (host or host:port, comma-separated) that outbound fetches of CIMD documents and

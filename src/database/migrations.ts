@@ -8,6 +8,7 @@ import { ClientRegistration1796000000000 } from '../../migrations/1796000000000-
 import { GrantResources1796100000000 } from '../../migrations/1796100000000-grant-resources.js';
 import { TokenExchange1796200000000 } from '../../migrations/1796200000000-token-exchange.js';
 import { TrustedIssuers1796300000000 } from '../../migrations/1796300000000-trusted-issuers.js';
+import { AuditTrail1796420000000 } from '../../migrations/1796420000000-audit-trail.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   GrantResources1796100000000,
   TokenExchange1796200000000,
   TrustedIssuers1796300000000,
+  AuditTrail1796420000000,
 ];

@@ -32,7 +32,7 @@ export class IntrospectionEndpoint implements ProtocolEndpoint {
   ) {}
 
   async handle(req: RawRequest, res: RawResponse): Promise<void> {
-    const form = await readForm(req, this.config.http.bodyLimitBytes);
+    const form = await readForm(req, this.config.http);
     rejectRepeated(form);
     const client = await this.clientAuth.authenticate(req.headers, form, { allowPublic: false });
     const token = requireParam(form, 'token');

@@ -1,6 +1,7 @@
 import { TrustedIssuersModule } from '../trusted-issuers/trusted-issuers.module.js';
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
+import { AuthGuardsModule } from '../auth-guards/auth-guards.module.js';
 import { ClientsModule } from '../clients/clients.module.js';
 import { ResourcesModule } from '../resources/resources.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
@@ -11,6 +12,7 @@ import { AuthorizePages } from './authorize/authorize-pages.js';
 import { AuthorizeController } from './authorize/authorize.controller.js';
 import { AuthorizeService } from './authorize/authorize.service.js';
 import { ConsentCsrf } from './authorize/consent-csrf.js';
+import { ConsentsAdminController } from './authorize/consents-admin.controller.js';
 import { ConsentsService } from './authorize/consents.service.js';
 import { EndSessionController } from './logout/logout.controller.js';
 import { LogoutService } from './logout/logout.service.js';
@@ -28,6 +30,7 @@ import { UserInfoEndpoint } from './userinfo.endpoint.js';
 
 @Module({
   imports: [
+    AuthGuardsModule,
     TrustedIssuersModule,
     ClientsModule,
     TokensModule,
@@ -37,7 +40,7 @@ import { UserInfoEndpoint } from './userinfo.endpoint.js';
     ViewsModule,
     AuditModule,
   ],
-  controllers: [AuthorizeController, EndSessionController],
+  controllers: [AuthorizeController, EndSessionController, ConsentsAdminController],
   providers: [
     AuthorizeService,
     AuthorizePages,
@@ -57,6 +60,7 @@ import { UserInfoEndpoint } from './userinfo.endpoint.js';
     AnonymousEndpoint,
   ],
   exports: [
+    ConsentsService,
     GrantRegistry,
     TokenEndpoint,
     IntrospectionEndpoint,

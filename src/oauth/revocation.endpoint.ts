@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { ClientAuthService } from '../clients/client-auth.service.js';
 import { readForm, type RawRequest, type RawResponse } from '../common/http.js';
@@ -21,10 +22,11 @@ export class RevocationEndpoint implements ProtocolEndpoint {
     private readonly clientAuth: ClientAuthService,
     private readonly tokens: AccessTokensService,
     private readonly refreshTokens: RefreshTokensService,
+    private readonly audit: AuditService,
   ) {}
 
   async handle(req: RawRequest, res: RawResponse): Promise<void> {
-    const form = await readForm(req, this.config.http.bodyLimitBytes);
+    const form = await readForm(req, this.config.http);
     rejectRepeated(form);
     const client = await this.clientAuth.authenticate(req.headers, form, { allowPublic: true });
     const token = requireParam(form, 'token');
@@ -35,6 +37,14 @@ export class RevocationEndpoint implements ProtocolEndpoint {
       const outcome = await this.refreshTokens.revoke(token, client.id);
       if (outcome === 'wrong_client') {
         throw new UnauthorizedClient('the token was not issued to this client');
+      }
+      if (outcome === 'revoked') {
+        this.audit.record({
+          type: 'token.revoked',
+          clientId: client.id,
+          actor: { type: 'client', id: client.id },
+          details: { token_type: 'refresh_token', family_revoked: true },
+        });
       }
     } else {
       await this.revokeAccessToken(token, client.id);
@@ -51,6 +61,13 @@ export class RevocationEndpoint implements ProtocolEndpoint {
         throw new UnauthorizedClient('the token was not issued to this client');
       }
       await this.tokens.revoke(claims);
+      this.audit.record({
+        type: 'token.revoked',
+        clientId,
+        userId: claims.sub === clientId ? null : claims.sub,
+        actor: { type: 'client', id: clientId },
+        details: { token_type: 'access_token', jti: claims.jti, sub: claims.sub },
+      });
     } catch (err) {
       // RFC 7009 §2.2: an invalid, expired or unknown token is not an error.
       if (!(err instanceof AccessTokenRejected)) throw err;

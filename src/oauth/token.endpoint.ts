@@ -5,6 +5,8 @@ import { readForm, sendJson, type RawRequest, type RawResponse } from '../common
 import { UnauthorizedClient, UnsupportedGrantType } from '../common/oauth-errors.js';
 import type { ProtocolEndpoint } from '../common/protocol-endpoint.js';
 import { ROUTES } from '../common/routes.js';
+import { addressOf } from '../rate-limits/client-address.js';
+import { RateLimiter } from '../rate-limits/rate-limiter.service.js';
 import { rejectRepeated, requireParam } from './form-rules.js';
 import { GrantRegistry } from './grants/grant-registry.js';
 
@@ -18,14 +20,19 @@ export class TokenEndpoint implements ProtocolEndpoint {
     private readonly config: AppConfig,
     private readonly clientAuth: ClientAuthService,
     private readonly grants: GrantRegistry,
+    private readonly limiter: RateLimiter,
   ) {}
 
   async handle(req: RawRequest, res: RawResponse): Promise<void> {
-    const form = await readForm(req, this.config.http.bodyLimitBytes);
+    // Per address before the body is even read; per client once it has proved who it is, so a
+    // client spread over many addresses still meets its own limit.
+    await this.limiter.consume('token', addressOf(req));
+    const form = await readForm(req, this.config.http);
     const grant = this.grants.get(form.values.get('grant_type') ?? '');
     rejectRepeated(form, grant?.repeatable);
     const grantType = requireParam(form, 'grant_type');
     const client = await this.clientAuth.authenticate(req.headers, form, { allowPublic: true });
+    await this.limiter.consume('token-client', client.id);
     if (!grant) throw new UnsupportedGrantType(`grant type ${grantType} is not supported`);
     if (!client.grantTypes.has(grantType)) {
       throw new UnauthorizedClient(`the client may not use the ${grantType} grant`);

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { readForm, sendJson, type RawRequest, type RawResponse } from '../common/http.js';
 import {
+  BearerInvalidRequest,
   BearerTokenMissing,
   InsufficientScope,
   InvalidRequest,
@@ -49,7 +50,7 @@ export class UserInfoEndpoint implements ProtocolEndpoint {
   ) {}
 
   async handle(req: RawRequest, res: RawResponse): Promise<void> {
-    const token = await this.bearerToken(req);
+    const token = await this.bearerToken(req).catch(withBearerChallenge);
     sendJson(res, 200, await this.claims(token));
   }
 
@@ -57,7 +58,7 @@ export class UserInfoEndpoint implements ProtocolEndpoint {
     const header = req.headers.authorization;
     let fromBody: string | undefined;
     if (req.method === 'POST' && req.headers['content-type'] !== undefined) {
-      const form = await readForm(req, this.config.http.bodyLimitBytes);
+      const form = await readForm(req, this.config.http);
       rejectRepeated(form);
       fromBody = form.values.get('access_token');
     }
@@ -105,4 +106,10 @@ export class UserInfoEndpoint implements ProtocolEndpoint {
     if (scopes.has('profile')) body.name = user.displayName;
     return body;
   }
+}
+
+/** RFC 6750 §3: a malformed request to a protected resource still gets a Bearer challenge. */
+function withBearerChallenge(err: unknown): never {
+  if (err instanceof InvalidRequest) throw new BearerInvalidRequest(err.description, err);
+  throw err;
 }

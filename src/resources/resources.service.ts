@@ -3,6 +3,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
+import { AuditService, auditSnapshot, type AuditJson } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
 import { InvalidTarget } from '../common/oauth-errors.js';
@@ -40,6 +41,7 @@ export class ResourcesService implements OnModuleInit {
     config: AppConfig,
     @InjectRepository(ResourceEntity) private readonly resources: Repository<ResourceEntity>,
     private readonly bus: EventBus,
+    private readonly audit: AuditService,
   ) {
     this.adminApi = {
       identifier: config.audiences.admin,
@@ -131,6 +133,11 @@ export class ResourcesService implements OnModuleInit {
       );
     }
     await this.changed(entity.id);
+    this.audit.record({
+      type: 'resource.created',
+      details: { resource_id: entity.id },
+      after: resourceState(toResponse(entity)),
+    });
     return toResponse(entity);
   }
 
@@ -147,13 +154,26 @@ export class ResourcesService implements OnModuleInit {
     };
     await this.resources.update({ id }, changes);
     await this.changed(id);
-    return toResponse({ ...entity, ...changes });
+    const updated = toResponse({ ...entity, ...changes });
+    this.audit.record({
+      type: 'resource.updated',
+      details: { resource_id: id },
+      before: resourceState(toResponse(entity)),
+      after: resourceState(updated),
+    });
+    return updated;
   }
 
   async remove(id: string): Promise<void> {
-    const result = isUuid(id) ? await this.resources.delete({ id }) : null;
-    if (!result?.affected) throw notFound();
+    const existing = isUuid(id) ? await this.resources.findOne({ where: { id } }) : null;
+    const result = existing ? await this.resources.delete({ id }) : null;
+    if (!existing || !result?.affected) throw notFound();
     await this.changed(id);
+    this.audit.record({
+      type: 'resource.deleted',
+      details: { resource_id: id },
+      before: resourceState(toResponse(existing)),
+    });
   }
 
   /**
@@ -210,6 +230,11 @@ function invalid(message: string): ResourcesError {
 
 function notFound(): ResourcesError {
   return new ResourcesError(ResourcesErrorCode.ResourceNotFound, 'resource not found');
+}
+
+/** A resource for the audit trail, without bookkeeping times. */
+function resourceState(resource: ResourceResponseDto): AuditJson {
+  return auditSnapshot(resource, ['created_at', 'updated_at']);
 }
 
 function toResponse(entity: ResourceEntity): ResourceResponseDto {

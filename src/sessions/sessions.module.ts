@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module.js';
 import { AuthGuardsModule } from '../auth-guards/auth-guards.module.js';
 import { TokensModule } from '../tokens/tokens.module.js';
 import { UsersModule } from '../users/users.module.js';
@@ -16,6 +17,7 @@ import { SessionsService } from './sessions.service.js';
     TokensModule,
     UsersModule,
     ViewsModule,
+    AuditModule,
   ],
   controllers: [SessionsAdminController, LogoutController],
   providers: [SessionsService],

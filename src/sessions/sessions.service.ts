@@ -3,6 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { createHmac } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Repository } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { readCookie, serializeCookie } from '../common/cookies.js';
 import { SECRET_PREFIX, constantTimeEqual, generateSecret, sha256 } from '../common/crypto.js';
@@ -37,6 +38,7 @@ export class SessionsService implements OnModuleInit {
     @InjectRepository(SessionEntity) private readonly sessions: Repository<SessionEntity>,
     private readonly users: UsersService,
     private readonly tokenFamilies: TokenFamiliesService,
+    private readonly audit: AuditService,
   ) {}
 
   onModuleInit(): void {
@@ -137,7 +139,13 @@ export class SessionsService implements OnModuleInit {
     if ((await this.users.findById(userId)) === null) {
       throw new UsersError(UsersErrorCode.UserNotFound, 'user not found');
     }
-    return { revoked_sessions: await this.revokeAllForUser(userId) };
+    const revoked = await this.revokeAllForUser(userId);
+    this.audit.record({
+      type: 'session.revoked',
+      userId,
+      details: { scope: 'all_sessions', revoked_sessions: revoked, tokens_revoked: true },
+    });
+    return { revoked_sessions: revoked };
   }
 
   /** The browser's own sign-out: CSRF-checked; returns the Set-Cookie value that clears it. */
@@ -146,6 +154,12 @@ export class SessionsService implements OnModuleInit {
     if (session !== null) {
       this.checkCsrf(headers, csrfToken);
       await this.revoke(session.id);
+      this.audit.record({
+        type: 'user.signed_out',
+        userId: session.userId,
+        actor: { type: 'user', id: session.userId },
+        details: { method: 'account', session_id: session.id },
+      });
     }
     return this.clearCookie();
   }

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { CompactSign, errors as joseErrors, jwtVerify, type JWTHeaderParameters } from 'jose';
+import { errors as joseErrors, type CryptoKey } from 'jose';
 import { AppConfig } from '../config/app-config.js';
 import { randomId } from '../common/crypto.js';
 import { RevocationListService } from './revocation-list.service.js';
+import { JwsRejected, signCompact, verifyCompact, type JwsHeader } from './jws.js';
 import { SigningKeysService } from './signing-keys.service.js';
 import { TokenFamiliesService } from './token-families.service.js';
 
@@ -51,7 +52,6 @@ export class AccessTokenRejected extends Error {
   }
 }
 
-const encoder = new TextEncoder();
 /** Tolerated clock difference between nodes and verifiers, in seconds. */
 const CLOCK_TOLERANCE_SECONDS = 5;
 
@@ -82,9 +82,11 @@ export class AccessTokensService {
     if (input.owner) claims.owner = input.owner;
     if (input.sid) claims.sid = input.sid;
     if (input.act) claims.act = input.act;
-    const token = await new CompactSign(encoder.encode(JSON.stringify(claims)))
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'at+jwt' })
-      .sign(key.privateKey);
+    const token = signCompact(
+      { alg: key.alg, kid: key.kid, typ: 'at+jwt' },
+      claims,
+      key.privateKey,
+    );
     // User tokens are remembered in their family; client_credentials skips this round trip.
     // A family revoked meanwhile (a code replay or a sign-out racing this request) has the token
     // revoked at once by recordAccessToken. The response still goes out: to the client that is
@@ -100,30 +102,32 @@ export class AccessTokensService {
    * `typ`, `iss`, `exp`, the audience when one is expected, and the revocation list.
    * No database round trip.
    */
-  async verify(
+  verify(
     token: string,
     options: { audience?: string; allowExpired?: boolean } = {},
   ): Promise<AccessTokenClaims> {
+    // Synchronous work (node:crypto), still a promise for its callers: a refusal is a rejection.
+    return new Promise((resolve) => resolve(this.verifyNow(token, options)));
+  }
+
+  private verifyNow(
+    token: string,
+    options: { audience?: string; allowExpired?: boolean },
+  ): AccessTokenClaims {
     if (!looksLikeJwt(token)) throw new AccessTokenRejected('malformed');
-    let payload: unknown;
+    let verified: ReturnType<typeof verifyCompact>;
     try {
-      const result = await jwtVerify(
-        token,
-        (header: JWTHeaderParameters) => this.resolveKey(header),
-        {
-          issuer: this.config.issuer,
-          audience: options.audience,
-          typ: 'at+jwt',
-          clockTolerance: CLOCK_TOLERANCE_SECONDS,
-          requiredClaims: ['sub', 'exp', 'iat', 'jti', 'client_id'],
-          currentDate: options.allowExpired ? new Date(0) : undefined,
-        },
-      );
-      payload = result.payload;
+      verified = verifyCompact(token, (header) => this.resolveKey(header));
     } catch (err) {
-      throw new AccessTokenRejected(rejectionReason(err));
+      throw new AccessTokenRejected(err instanceof JwsRejected ? err.reason : rejectionReason(err));
     }
-    const claims = payload as AccessTokenClaims;
+    const payload = verified.payload;
+    checkClaims(verified.header.typ, payload, {
+      issuer: this.config.issuer,
+      audience: options.audience,
+      now: options.allowExpired ? 0 : Math.floor(Date.now() / 1000),
+    });
+    const claims = payload as unknown as AccessTokenClaims;
     if (typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') {
       throw new AccessTokenRejected('malformed');
     }
@@ -136,7 +140,7 @@ export class AccessTokensService {
     await this.revocations.revoke(claims.jti, claims.exp);
   }
 
-  private resolveKey(header: JWTHeaderParameters) {
+  private resolveKey(header: JwsHeader): CryptoKey {
     const entry = header.kid ? this.keys.publicKey(header.kid) : undefined;
     // The key decides the algorithm: a header may not choose another (or `none`).
     if (!entry || entry.use !== 'access_token' || entry.alg !== header.alg) {
@@ -149,6 +153,58 @@ export class AccessTokensService {
 /** A cheap shape check before any cryptography: three base64url parts, bounded length. */
 export function looksLikeJwt(token: string): boolean {
   return token.length < 8192 && /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
+}
+
+/** Claims every access token must carry (RFC 9068 §2.2), besides `iss` and (when expected) `aud`. */
+const REQUIRED_CLAIMS = ['sub', 'exp', 'iat', 'jti', 'client_id'];
+
+/**
+ * RFC 9068 §4 validation of a verified token's header `typ` and claims, in the order and with
+ * the outcomes of a JOSE library's JWT validation: `typ` (media type, case-insensitive, RFC
+ * 7515 §4.1.9), presence, `iss`, `aud`, then the NumericDate claims with CLOCK_TOLERANCE_SECONDS.
+ */
+function checkClaims(
+  typ: unknown,
+  claims: Record<string, unknown>,
+  expected: { issuer: string; audience: string | undefined; now: number },
+): void {
+  if (typeof typ !== 'string' || mediaType(typ) !== mediaType('at+jwt')) {
+    throw new AccessTokenRejected('type');
+  }
+  const present = (claim: string) => Object.hasOwn(claims, claim);
+  if (!present('iss')) throw new AccessTokenRejected('issuer');
+  if (expected.audience !== undefined && !present('aud')) throw new AccessTokenRejected('audience');
+  if (!REQUIRED_CLAIMS.every(present)) throw new AccessTokenRejected('malformed');
+  if (claims.iss !== expected.issuer) throw new AccessTokenRejected('issuer');
+  if (expected.audience !== undefined) {
+    const aud = claims.aud;
+    const listed =
+      typeof aud === 'string'
+        ? aud === expected.audience
+        : Array.isArray(aud) && aud.includes(expected.audience);
+    if (!listed) throw new AccessTokenRejected('audience');
+  }
+  const numeric = (claim: string): number | undefined => {
+    const value = claims[claim];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number') throw new AccessTokenRejected('malformed');
+    return value;
+  };
+  numeric('iat');
+  const nbf = numeric('nbf');
+  if (nbf !== undefined && nbf > expected.now + CLOCK_TOLERANCE_SECONDS) {
+    throw new AccessTokenRejected('malformed');
+  }
+  const exp = numeric('exp');
+  if (exp !== undefined && exp <= expected.now - CLOCK_TOLERANCE_SECONDS) {
+    throw new AccessTokenRejected('expired');
+  }
+}
+
+/** RFC 7515 §4.1.9: `typ` may omit the `application/` prefix. */
+function mediaType(value: string): string {
+  const lower = value.toLowerCase();
+  return value.includes('/') ? lower : `application/${lower}`;
 }
 
 /** Maps a jose verification failure to the reason a resource server reports. */

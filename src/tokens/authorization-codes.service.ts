@@ -138,16 +138,18 @@ export class AuthorizationCodesService {
     if (!row) return { ok: false, reason: 'unknown' };
     if (row.client_id !== clientId) return { ok: false, reason: 'wrong_client' };
     if (row.consumed) {
-      logger.warn(
-        { familyId: row.family_id, clientId },
-        'authorization code replay detected; token family revoked',
-      );
-      await this.families.revoke(row.family_id, 'code_replay');
-      await this.audit.record({
-        type: 'authorization_code.replayed',
-        clientId,
-        details: { family_id: row.family_id, action: 'token family revoked' },
-      });
+      // Concurrent replays all land here; only the one that revoked the family reports it.
+      if (await this.families.revoke(row.family_id, 'code_replay')) {
+        logger.warn(
+          { familyId: row.family_id, clientId },
+          'authorization code replay detected; token family revoked',
+        );
+        this.audit.record({
+          type: 'authorization_code.replayed',
+          clientId,
+          details: { family_id: row.family_id, action: 'token family revoked' },
+        });
+      }
       return { ok: false, reason: 'replayed' };
     }
     return { ok: false, reason: 'expired' };

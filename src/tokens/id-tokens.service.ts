@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { CompactSign } from 'jose';
 import { createHash } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
+import { signCompact } from './jws.js';
 import { SigningKeysService } from './signing-keys.service.js';
 
 /** What an ID token may say about the user; UsersService's UserRecord fits this shape. */
@@ -44,8 +44,6 @@ export interface IdTokenClaims {
   name?: string;
 }
 
-const encoder = new TextEncoder();
-
 /** OpenID Connect ID tokens, signed with the active `id_token` key (RS256 by default). */
 @Injectable()
 export class IdTokensService {
@@ -54,7 +52,7 @@ export class IdTokensService {
     private readonly keys: SigningKeysService,
   ) {}
 
-  async issue(input: IssueIdToken): Promise<string> {
+  issue(input: IssueIdToken): string {
     const key = this.keys.activeKey('id_token');
     const iat = Math.floor(Date.now() / 1000);
     const claims: IdTokenClaims = {
@@ -77,9 +75,7 @@ export class IdTokensService {
       claims.email_verified = input.user.emailVerified;
     }
     if (scopes.has('profile')) claims.name = input.user.displayName;
-    return new CompactSign(encoder.encode(JSON.stringify(claims)))
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .sign(key.privateKey);
+    return signCompact({ alg: key.alg, kid: key.kid, typ: 'JWT' }, claims, key.privateKey);
   }
 }
 

@@ -260,13 +260,15 @@ export class RefreshTokensService {
     if (presented.family_revoked) return { ok: false, reason: 'revoked' };
     if (presented.rotated) {
       if (presented.in_grace) return this.currentToken(token, chain, requested, resource);
-      logger.warn({ familyId: presented.family_id, clientId }, 'refresh token reuse detected');
-      await this.families.revoke(presented.family_id, 'refresh_reuse');
-      await this.audit.record({
-        type: 'refresh_token.reuse_detected',
-        clientId,
-        details: { family_id: presented.family_id, action: 'token family revoked' },
-      });
+      // Concurrent reuses all land here; only the one that revoked the family reports it.
+      if (await this.families.revoke(presented.family_id, 'refresh_reuse')) {
+        logger.warn({ familyId: presented.family_id, clientId }, 'refresh token reuse detected');
+        this.audit.record({
+          type: 'refresh_token.reuse_detected',
+          clientId,
+          details: { family_id: presented.family_id, action: 'token family revoked' },
+        });
+      }
       return { ok: false, reason: 'reused' };
     }
     if (!presented.unexpired) return { ok: false, reason: 'expired' };

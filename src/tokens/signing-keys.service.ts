@@ -10,6 +10,7 @@ import {
 } from 'jose';
 import { DataSource, Repository } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
+import { AuditService } from '../audit/audit.service.js';
 import { EventBus } from '../database/event-bus.service.js';
 import { returnedRows } from '../database/query-result.js';
 import { logger } from '../common/logger.js';
@@ -68,6 +69,7 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     private readonly dataSource: DataSource,
     @InjectRepository(SigningKeyEntity) private readonly keys: Repository<SigningKeyEntity>,
     private readonly bus: EventBus,
+    private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -132,7 +134,8 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
    * Adds a pending key for each use. It is published at once and signs after
    * KEY_PROMOTION_DELAY_SECONDS, so verifiers that cache the JWKS learn it first.
    */
-  async rotate(): Promise<KeySummary[]> {
+  /** `via` says who asked, for the audit trail: the admin API or an operator's CLI. */
+  async rotate(via: 'api' | 'cli' = 'api'): Promise<KeySummary[]> {
     const delay = this.config.keys.promotionDelaySeconds;
     const activateAt = new Date(Date.now() + delay * 1000);
     const kids: string[] = [];
@@ -145,7 +148,22 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     if (delay === 0) await this.promoteDue();
     await this.bus.publish('keys', 'rotated');
     await this.reload();
-    return (await this.list()).filter((key) => kids.includes(key.kid));
+    const rotated = (await this.list()).filter((key) => kids.includes(key.kid));
+    // Key ids and schedule only: never key material.
+    this.audit.record({
+      type: 'key.rotated',
+      ...(via === 'cli' ? { actor: { type: 'admin' as const, id: null } } : {}),
+      details: { via, kids, activate_at: activateAt.toISOString() },
+      after: {
+        keys: rotated.map((key) => ({
+          kid: key.kid,
+          use: key.use,
+          alg: key.alg,
+          state: key.state,
+        })),
+      },
+    });
+    return rotated;
   }
 
   private async ensureActiveKeys(): Promise<void> {

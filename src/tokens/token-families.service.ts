@@ -79,19 +79,31 @@ export class TokenFamiliesService {
     return rows[0]?.family_id ?? null;
   }
 
-  /** Revokes one family and every live access token it issued. Revoking twice is harmless. */
-  async revoke(familyId: string, reason: string): Promise<void> {
-    await this.revokeWhere('id = $1', familyId, reason);
+  /**
+   * Revokes one family and every live access token it issued. Revoking twice is harmless; the
+   * result tells whether this call was the one that revoked it, so that of many concurrent
+   * detections (100 replays of one code) exactly one writes the audit event.
+   */
+  async revoke(familyId: string, reason: string): Promise<boolean> {
+    return this.revokeWhere('id = $1', [familyId], reason);
   }
 
   /** Sign-out: every family started in this browser session. */
   async revokeForSession(sessionId: string, reason: string): Promise<void> {
-    await this.revokeWhere('session_id = $1', sessionId, reason);
+    await this.revokeWhere('session_id = $1', [sessionId], reason);
   }
 
   /** Sign-out everywhere, or a disabled user: every family of the user. */
   async revokeForUser(userId: string, reason: string): Promise<void> {
-    await this.revokeWhere('user_id = $1', userId, reason);
+    await this.revokeWhere('user_id = $1', [userId], reason);
+  }
+
+  /**
+   * A withdrawn consent: every family the user's grant gave this client, including those of
+   * codes not redeemed yet (a code's family exists from issuance, so its tokens are born dead).
+   */
+  async revokeForUserAndClient(userId: string, clientId: string, reason: string): Promise<void> {
+    await this.revokeWhere('user_id = $1 AND client_id = $2', [userId, clientId], reason);
   }
 
   /**
@@ -101,19 +113,24 @@ export class TokenFamiliesService {
    * The scan covers already-revoked families too, so a retry completes a revocation that was
    * interrupted between the two steps.
    */
-  private async revokeWhere(condition: string, value: string, reason: string): Promise<void> {
+  private async revokeWhere(
+    condition: string,
+    values: readonly string[],
+    reason: string,
+  ): Promise<boolean> {
     const revoked = returnedRows<{ id: string }>(
       await this.dataSource.query(
-        `UPDATE token_families SET revoked_at = now(), revoked_reason = $2
+        `UPDATE token_families SET revoked_at = now(), revoked_reason = $${values.length + 1}
          WHERE ${condition} AND revoked_at IS NULL RETURNING id`,
-        [value, reason],
+        [...values, reason],
       ),
     );
     const tokens = await this.dataSource.query<{ jti: string; exp: string }[]>(
       `SELECT t.jti, extract(epoch FROM t.expires_at)::bigint AS exp
-       FROM family_access_tokens t JOIN token_families f ON f.id = t.family_id
-       WHERE f.${condition} AND t.expires_at > now()`,
-      [value],
+       FROM family_access_tokens t
+       WHERE t.family_id IN (SELECT id FROM token_families WHERE ${condition})
+         AND t.expires_at > now()`,
+      values,
     );
     await this.revocations.revokeMany(
       tokens.map((row) => ({ jti: row.jti, exp: Number(row.exp) })),
@@ -124,5 +141,6 @@ export class TokenFamiliesService {
         'token families revoked',
       );
     }
+    return revoked.length > 0;
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { AuditModule } from '../audit/audit.module.js';
 import { AuthGuardsModule } from '../auth-guards/auth-guards.module.js';
 import { ClientsModule } from '../clients/clients.module.js';
 import { UsersModule } from '../users/users.module.js';
@@ -14,6 +15,7 @@ import { TrustedIssuersService } from './trusted-issuers.service.js';
     AuthGuardsModule,
     ClientsModule,
     UsersModule,
+    AuditModule,
   ],
   controllers: [TrustedIssuersAdminController],
   providers: [TrustedIssuersService],

@@ -12,6 +12,7 @@ import {
 } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { DataSource, Repository } from 'typeorm';
+import { AuditService, auditSnapshot, type AuditJson } from '../audit/audit.service.js';
 import { isPublicKeySet } from '../clients/client-assertion.service.js';
 import { logger } from '../common/logger.js';
 import { keysetPage } from '../common/pagination.js';
@@ -72,6 +73,7 @@ export class TrustedIssuersService implements OnModuleInit {
     private readonly bus: EventBus,
     private readonly fetcher: SafeFetcher,
     private readonly users: UsersService,
+    private readonly audit: AuditService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -151,6 +153,11 @@ export class TrustedIssuersService implements OnModuleInit {
       );
     }
     await this.changed(entity.id);
+    this.audit.record({
+      type: 'trusted_issuer.created',
+      details: { trusted_issuer_id: entity.id },
+      after: issuerState(toResponse(entity)),
+    });
     return toResponse(entity);
   }
 
@@ -172,13 +179,26 @@ export class TrustedIssuersService implements OnModuleInit {
     };
     await this.issuers.update({ id }, changes);
     await this.changed(id);
-    return toResponse({ ...entity, ...changes });
+    const updated = toResponse({ ...entity, ...changes });
+    this.audit.record({
+      type: 'trusted_issuer.updated',
+      details: { trusted_issuer_id: id },
+      before: issuerState(toResponse(entity)),
+      after: issuerState(updated),
+    });
+    return updated;
   }
 
   async remove(id: string): Promise<void> {
-    const result = isUuid(id) ? await this.issuers.delete({ id }) : null;
-    if (!result?.affected) throw notFound();
+    const existing = isUuid(id) ? await this.issuers.findOne({ where: { id } }) : null;
+    const result = existing ? await this.issuers.delete({ id }) : null;
+    if (!existing || !result?.affected) throw notFound();
     await this.changed(id);
+    this.audit.record({
+      type: 'trusted_issuer.deleted',
+      details: { trusted_issuer_id: id },
+      before: issuerState(toResponse(existing)),
+    });
   }
 
   /** Links an external subject of the issuer to a local user (subject_mapping `sub_link`). */
@@ -193,6 +213,11 @@ export class TrustedIssuersService implements OnModuleInit {
        ON CONFLICT ON CONSTRAINT pk_external_subject_links DO UPDATE SET user_id = EXCLUDED.user_id`,
       [entity.issuer, subject, userId],
     );
+    this.audit.record({
+      type: 'subject_link.created',
+      userId,
+      details: { trusted_issuer_id: id, issuer: entity.issuer, subject },
+    });
     return { issuer: entity.issuer, subject, user_id: userId };
   }
 
@@ -208,6 +233,10 @@ export class TrustedIssuersService implements OnModuleInit {
         'subject link not found',
       );
     }
+    this.audit.record({
+      type: 'subject_link.deleted',
+      details: { trusted_issuer_id: id, issuer: entity.issuer, subject },
+    });
   }
 
   private async verifySignature(token: string, trusted: TrustedIssuer): Promise<JWTPayload> {
@@ -415,6 +444,16 @@ function notFound(): TrustedIssuersError {
     TrustedIssuersErrorCode.TrustedIssuerNotFound,
     'trusted issuer not found',
   );
+}
+
+/**
+ * A trusted issuer for the audit trail: inline keys by their key ids (what an operator compares),
+ * without bookkeeping times.
+ */
+function issuerState(issuer: TrustedIssuerResponseDto): AuditJson {
+  const state = auditSnapshot(issuer, ['created_at', 'updated_at', 'jwks']);
+  state.jwks_key_ids = issuer.jwks === null ? null : issuer.jwks.keys.map((key) => key.kid ?? null);
+  return state;
 }
 
 function toResponse(entity: TrustedIssuerEntity): TrustedIssuerResponseDto {

@@ -1,6 +1,7 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
+import { AuditService, auditSnapshot, type AuditJson } from '../audit/audit.service.js';
 import { EventBus } from '../database/event-bus.service.js';
 import { returnedRows } from '../database/query-result.js';
 import type { CreateRoleDto } from './dto/create-role.dto.js';
@@ -20,6 +21,7 @@ export class RolesService implements OnModuleInit {
   constructor(
     @InjectRepository(RoleEntity) private readonly roles: Repository<RoleEntity>,
     private readonly bus: EventBus,
+    private readonly audit: AuditService,
   ) {}
 
   onModuleInit(): void {
@@ -72,6 +74,11 @@ export class RolesService implements OnModuleInit {
       throw new UsersError(UsersErrorCode.RoleNameTaken, 'a role with this name already exists');
     }
     await this.bus.publish('roles', entity.name);
+    this.audit.record({
+      type: 'role.created',
+      details: { role: entity.name },
+      after: roleState(toResponse(entity)),
+    });
     return toResponse(entity);
   }
 
@@ -85,7 +92,14 @@ export class RolesService implements OnModuleInit {
     };
     await this.roles.update({ name, builtIn: false }, changes);
     await this.bus.publish('roles', name);
-    return toResponse({ ...entity, ...changes });
+    const updated = toResponse({ ...entity, ...changes });
+    this.audit.record({
+      type: 'role.updated',
+      details: { role: name },
+      before: roleState(toResponse(entity)),
+      after: roleState(updated),
+    });
+    return updated;
   }
 
   async remove(name: string): Promise<void> {
@@ -105,6 +119,11 @@ export class RolesService implements OnModuleInit {
       );
     }
     await this.bus.publish('roles', name);
+    this.audit.record({
+      type: 'role.deleted',
+      details: { role: name },
+      before: roleState(toResponse(entity)),
+    });
   }
 
   private table(): Promise<Map<string, readonly string[]>> {
@@ -144,4 +163,9 @@ function toResponse(row: RoleEntity): RoleResponseDto {
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
+}
+
+/** A role for the audit trail, without bookkeeping times. */
+function roleState(role: RoleResponseDto): AuditJson {
+  return auditSnapshot(role, ['created_at', 'updated_at']);
 }

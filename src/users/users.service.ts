@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { randomUUID } from 'node:crypto';
 import { Repository } from 'typeorm';
+import { AuditService, auditSnapshot, type AuditJson } from '../audit/audit.service.js';
 import { returnedRows } from '../database/query-result.js';
 import type { CreateUserDto } from './dto/create-user.dto.js';
 import type { UpdateUserDto } from './dto/update-user.dto.js';
@@ -30,16 +31,26 @@ export class UsersService {
   constructor(
     @InjectRepository(UserEntity) private readonly users: Repository<UserEntity>,
     private readonly roles: RolesService,
+    private readonly audit: AuditService,
   ) {}
 
   onDeactivation(hook: UserDeactivationHook): void {
     this.deactivationHooks.push(hook);
   }
 
+  /**
+   * One plain SELECT, no entity hydration: the token grants (authorization_code, refresh_token)
+   * look the user up on every request.
+   */
   async findById(id: string): Promise<UserRecord | null> {
     if (!isUuid(id)) return null;
-    const row = await this.users.findOne({ where: { id } });
-    return row ? toRecord(row) : null;
+    const rows = await this.users.query<UserRecord[]>(
+      `SELECT id, email, email_verified AS "emailVerified", display_name AS "displayName",
+         status, roles
+       FROM users WHERE id = $1`,
+      [id],
+    );
+    return rows[0] ?? null;
   }
 
   async findByEmail(email: string): Promise<UserRecord | null> {
@@ -96,7 +107,9 @@ export class UsersService {
     if (row === undefined) {
       throw new UsersError(UsersErrorCode.EmailTaken, 'a user with this email already exists');
     }
-    return toResponse(fromRaw(row));
+    const created = toResponse(fromRaw(row));
+    this.audit.record({ type: 'user.created', userId: created.id, after: userState(created) });
+    return created;
   }
 
   async update(id: string, dto: UpdateUserDto): Promise<UserResponseDto> {
@@ -114,7 +127,14 @@ export class UsersService {
     } else {
       await this.users.update({ id }, changes);
     }
-    return toResponse({ ...entity, ...changes });
+    const updated = toResponse({ ...entity, ...changes });
+    this.audit.record({
+      type: 'user.updated',
+      userId: id,
+      before: userState(toResponse(entity)),
+      after: userState(updated),
+    });
+    return updated;
   }
 
   /** Disables the user, signs them out everywhere and revokes their tokens. */
@@ -123,11 +143,12 @@ export class UsersService {
   }
 
   async remove(id: string): Promise<void> {
-    await this.getEntity(id);
+    const entity = await this.getEntity(id);
     // Revoke first: the revocation list must learn the access tokens before the rows cascade.
     await this.runDeactivationHooks(id, 'deleted');
     const result = await this.users.delete({ id });
     if (!result.affected) throw notFound();
+    this.audit.record({ type: 'user.deleted', userId: id, before: userState(toResponse(entity)) });
   }
 
   private async runDeactivationHooks(id: string, reason: 'disabled' | 'deleted'): Promise<void> {
@@ -191,6 +212,11 @@ function toRecord(row: UserEntity): UserRecord {
     status: row.status,
     roles: row.roles,
   };
+}
+
+/** A user for the audit trail, without bookkeeping times. */
+function userState(user: UserResponseDto): AuditJson {
+  return auditSnapshot(user, ['created_at', 'updated_at']);
 }
 
 function toResponse(row: UserEntity): UserResponseDto {

@@ -3,6 +3,7 @@ import type { Response } from 'express';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { allowPublicCaching } from '../common/security-headers.js';
 import { VIEWS_DIR } from './views.service.js';
 
 const TYPES: Record<string, string> = {
@@ -27,6 +28,9 @@ const FILES: Record<string, string> = {
   'simplewebauthn-browser.js': WEBAUTHN_BUNDLE,
 };
 
+/** Browsers may reuse an asset this long, in seconds; the ETag revalidates it after. */
+const ASSET_MAX_AGE_SECONDS = 300;
+
 interface Asset {
   body: Buffer;
   type: string;
@@ -46,8 +50,7 @@ export class AssetsService {
     const asset = await this.load(name, path);
     res.setHeader('Content-Type', asset.type);
     res.setHeader('ETag', asset.etag);
-    res.setHeader('Cache-Control', 'public, max-age=300');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
+    allowPublicCaching(res, ASSET_MAX_AGE_SECONDS);
     if (res.req.headers['if-none-match'] === asset.etag) {
       res.status(304).end();
       return;

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DomainError } from '../common/admin-errors.js';
-import { statusOf, type AdminErrorCode } from '../common/admin-exception.filter.js';
+import { setRetryAfter, statusOf, type AdminErrorCode } from '../common/admin-exception.filter.js';
 import { logger } from '../common/logger.js';
 import { OAuthError } from '../common/oauth-errors.js';
 import { SessionsErrorCode } from '../sessions/sessions.errors.js';
@@ -19,6 +19,7 @@ const TITLES: Record<number, string> = {
   403: 'That did not work',
   404: 'Page not found',
   409: 'That cannot be done',
+  429: 'Too many attempts',
 };
 
 const TITLES_BY_CODE: Partial<Record<string, string>> = {
@@ -45,6 +46,7 @@ export class PageExceptionFilter implements ExceptionFilter {
       return;
     }
     const { status, message } = describe(exception);
+    setRetryAfter(res, exception);
     if (status >= 500) logger.error({ err: exception, reqId: req.id }, 'page request failed');
     const code = exception instanceof DomainError ? (exception as DomainError<string>).code : '';
     const byCode = TITLES_BY_CODE[code];

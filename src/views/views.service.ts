@@ -3,21 +3,13 @@ import type { Response } from 'express';
 import Handlebars from 'handlebars';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setPageCsp, type PagePolicy } from '../common/security-headers.js';
 
 /** Top-level `views/`: the layout and one template per page, next to package.json. */
 export const VIEWS_DIR = join(process.cwd(), 'views');
 
 const PAGES = ['login', 'setup', 'account', 'error', 'consent', 'logout'] as const;
 export type PageName = (typeof PAGES)[number];
-
-/**
- * Pages are never framed, and scripts and styles come only from /assets. No `form-action`:
- * browsers apply it to the redirects that follow a form post too, and the consent form's
- * answer is a redirect to the client's own origin.
- */
-const PAGE_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; " +
-  "object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /**
  * Renders the sign-in, setup and account pages from handlebars templates, compiled once at
@@ -46,18 +38,22 @@ export class ViewsService implements OnModuleInit {
     return '<!doctype html>\n' + this.layout({ ...model, body: page(model) });
   }
 
-  send(res: Response, status: number, name: PageName, model: object): void {
+  /**
+   * The page with the page CSP (`policy` names the other origins its forms and images need);
+   * the other security headers are already set for every response.
+   */
+  send(res: Response, status: number, name: PageName, model: object, policy?: PagePolicy): void {
     const html = this.render(name, model);
     res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Security-Policy', PAGE_CSP);
-    res.setHeader('X-Frame-Options', 'DENY');
-    res.setHeader('Referrer-Policy', 'same-origin');
+    res.setHeader('Pragma', 'no-cache');
+    setPageCsp(res, policy);
     res.status(status).type('html').send(html);
   }
 
   /** 303 See Other after a form post (or a redirect from a page), with optional cookies. */
   redirect(res: Response, location: string, setCookie?: string): void {
     res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Pragma', 'no-cache');
     if (setCookie !== undefined) res.setHeader('Set-Cookie', setCookie);
     res.redirect(303, location);
   }

@@ -8,6 +8,7 @@ import {
   Query,
   Res,
   UseFilters,
+  UseGuards,
 } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -20,9 +21,10 @@ import {
   LoginPageQueryDto,
   RenamePasskeyFormDto,
 } from './dto/account-forms.dto.js';
+import { RateLimitGuard, RateLimited } from '../rate-limits/rate-limit.guard.js';
 import { PagesService } from './pages.service.js';
 
-/** The sign-in, passkey setup and account pages, and the account page's forms. */
+/** The sign-in, passkey setup and account pages, and the account page's forms (passkeys, apps). */
 @ApiExcludeController()
 @UseFilters(PageExceptionFilter)
 @Controller()
@@ -32,12 +34,17 @@ export class PagesController {
     private readonly views: ViewsService,
   ) {}
 
+  /** The sign-in and setup pages share the passkey ceremonies' per-address limit. */
   @Get('login')
+  @UseGuards(RateLimitGuard)
+  @RateLimited('webauthn')
   login(@Query() query: LoginPageQueryDto, @Res() res: Response): void {
     this.views.send(res, 200, 'login', this.pages.login(query));
   }
 
   @Get('setup/:token')
+  @UseGuards(RateLimitGuard)
+  @RateLimited('webauthn')
   async setup(@Param('token') token: string, @Res() res: Response): Promise<void> {
     this.views.send(res, 200, 'setup', await this.pages.setup(token));
   }
@@ -69,5 +76,15 @@ export class PagesController {
     @Res() res: Response,
   ): Promise<void> {
     this.views.redirect(res, await this.pages.remove(headers, id, form));
+  }
+
+  @Post('account/consents/:clientId/revoke')
+  async revokeConsent(
+    @Headers() headers: IncomingHttpHeaders,
+    @Param('clientId') clientId: string,
+    @Body() form: CsrfFormDto,
+    @Res() res: Response,
+  ): Promise<void> {
+    this.views.redirect(res, await this.pages.revokeConsent(headers, clientId, form));
   }
 }

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { IncomingHttpHeaders } from 'node:http';
+import { ConsentsService } from '../oauth/authorize/consents.service.js';
+import { describeScope } from '../oauth/authorize/scope-descriptions.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersService } from '../users/users.service.js';
 import type { LoginPageQueryDto } from './dto/account-forms.dto.js';
@@ -10,6 +12,7 @@ import { WebauthnError, WebauthnErrorCode } from './webauthn.errors.js';
 const DONE_MESSAGES: Record<string, string> = {
   renamed: 'Passkey renamed.',
   removed: 'Passkey removed.',
+  access_revoked: 'Access removed. The app must ask you again before it can act for you.',
 };
 
 const DATE = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeZone: 'UTC' });
@@ -22,6 +25,7 @@ export class PagesService {
     private readonly users: UsersService,
     private readonly passkeys: PasskeysService,
     private readonly setupTokens: SetupTokensService,
+    private readonly consents: ConsentsService,
   ) {}
 
   login(query: LoginPageQueryDto): object {
@@ -56,6 +60,7 @@ export class PagesService {
       throw new WebauthnError(WebauthnErrorCode.UserDisabled, 'this account is disabled');
     }
     const { data } = await this.passkeys.listForUser(user.id);
+    const granted = await this.consents.listForUser(user.id);
     const csrf = this.sessions.csrfToken(headers);
     return {
       title: 'Your account',
@@ -73,6 +78,14 @@ export class PagesService {
         removable: data.length > 1,
       })),
       onlyOne: data.length <= 1,
+      apps: granted.data.map((consent) => ({
+        name: consent.client_name,
+        clientId: consent.client_id,
+        pathId: encodeURIComponent(consent.client_id),
+        permissions: consent.scopes.map(describeScope),
+        since: DATE.format(new Date(consent.created_at)),
+        csrf,
+      })),
       scripts: ['account.js'],
     };
   }
@@ -93,5 +106,17 @@ export class PagesService {
     this.sessions.checkCsrf(headers, form.csrf);
     await this.passkeys.removeOwn(session.userId, id);
     return '/account?done=removed';
+  }
+
+  /** Withdraws the user's consent for one app, with the tokens it holds for them. */
+  async revokeConsent(
+    headers: IncomingHttpHeaders,
+    clientId: string,
+    form: { csrf?: string },
+  ): Promise<string> {
+    const session = await this.sessions.requireUserSession(headers);
+    this.sessions.checkCsrf(headers, form.csrf);
+    await this.consents.revoke(session.userId, clientId, { type: 'user', id: session.userId });
+    return '/account?done=access_revoked';
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
 import { returnedRows } from '../database/query-result.js';
 import { UsersError, UsersErrorCode } from '../users/users.errors.js';
 import { UsersService } from '../users/users.service.js';
@@ -47,6 +48,7 @@ export class PasskeysService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly users: UsersService,
+    private readonly audit: AuditService,
   ) {}
 
   async findForAuthentication(id: string): Promise<StoredCredential | null> {
@@ -82,8 +84,11 @@ export class PasskeysService {
   }
 
   /** Null when the credential id is already registered (to anyone). */
-  async insert(credential: NewCredential): Promise<PasskeyResponseDto | null> {
-    const rows: unknown = await this.dataSource.query(
+  async insert(
+    credential: NewCredential,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<PasskeyResponseDto | null> {
+    const rows: unknown = await manager.query(
       `INSERT INTO webauthn_credentials
          (id, user_id, public_key, sign_count, transports, device_type, backed_up, aaguid, name)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -143,6 +148,11 @@ export class PasskeysService {
       [id, userId],
     );
     if (returnedRows(result).length === 0) throw notFound();
+    this.audit.record({
+      type: 'passkey.removed',
+      userId,
+      details: { credential_id: id, by: 'admin' },
+    });
   }
 
   async rename(userId: string, id: string, name: string): Promise<void> {
@@ -165,7 +175,15 @@ export class PasskeysService {
         RETURNING id`,
       [id, userId],
     );
-    if (returnedRows(result).length === 1) return;
+    if (returnedRows(result).length === 1) {
+      this.audit.record({
+        type: 'passkey.removed',
+        userId,
+        actor: { type: 'user', id: userId },
+        details: { credential_id: id, by: 'user' },
+      });
+      return;
+    }
     const own: unknown = await this.dataSource.query(
       `SELECT 1 FROM webauthn_credentials WHERE id = $1 AND user_id = $2`,
       [id, userId],

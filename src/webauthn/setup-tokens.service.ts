@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
 import { returnedRows } from '../database/query-result.js';
@@ -25,6 +26,7 @@ export class SetupTokensService {
     private readonly config: AppConfig,
     private readonly dataSource: DataSource,
     private readonly users: UsersService,
+    private readonly audit: AuditService,
   ) {}
 
   async issue(userId: string): Promise<SetupLinkResponseDto> {
@@ -40,11 +42,17 @@ export class SetupTokensService {
       return manager.query<unknown>(
         `INSERT INTO setup_tokens (user_id, token_hash, expires_at)
          VALUES ($1, $2, now() + make_interval(secs => $3))
-         RETURNING expires_at`,
+         RETURNING id, expires_at`,
         [userId, sha256(token), this.config.sessions.setupLinkTtlSeconds],
       );
     });
-    const [row] = returnedRows<{ expires_at: Date }>(rows);
+    const [row] = returnedRows<{ id: string; expires_at: Date }>(rows);
+    // The link itself is a credential: only its row id goes into the trail.
+    this.audit.record({
+      type: 'setup_link.issued',
+      userId,
+      details: { setup_token_id: row.id, expires_at: row.expires_at.toISOString() },
+    });
     return {
       setup_url: `${this.config.issuer}/setup/${token}`,
       expires_at: row.expires_at.toISOString(),
@@ -66,9 +74,16 @@ export class SetupTokensService {
     return { tokenId: row.id, user };
   }
 
-  /** Uses the link up, atomically: of two concurrent enrollments only one gets it. */
-  async consume(tokenId: string, userId: string): Promise<void> {
-    const result: unknown = await this.dataSource.query(
+  /**
+   * Uses the link up, atomically: of two concurrent enrollments only one gets it. Given the
+   * caller's transaction, the link is spent only if that transaction commits.
+   */
+  async consume(
+    tokenId: string,
+    userId: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<void> {
+    const result: unknown = await manager.query(
       `UPDATE setup_tokens SET consumed_at = now()
         WHERE id = $1 AND user_id = $2 AND consumed_at IS NULL AND expires_at > now()
         RETURNING id`,

@@ -1,4 +1,4 @@
-import { Body, Controller, Headers, HttpCode, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type {
   PublicKeyCredentialCreationOptionsJSON,
@@ -16,14 +16,17 @@ import {
   RegistrationResponseDto,
 } from './dto/credential-response.dto.js';
 import { RegistrationOptionsRequestDto } from './dto/registration-options-request.dto.js';
+import { RateLimitGuard, RateLimited } from '../rate-limits/rate-limit.guard.js';
 import { WebauthnService } from './webauthn.service.js';
 
 /**
  * The JSON passkey ceremonies, in @simplewebauthn's standard shapes. Errors are
  * `{statusCode, code, message}` from the global filter. Not part of the admin OpenAPI document:
- * these are browser endpoints.
+ * these are browser endpoints. Every ceremony call counts against the per-address limit.
  */
 @ApiExcludeController()
+@UseGuards(RateLimitGuard)
+@RateLimited('webauthn')
 @Controller('webauthn')
 export class WebauthnController {
   constructor(private readonly webauthn: WebauthnService) {}

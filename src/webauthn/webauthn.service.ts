@@ -10,6 +10,8 @@ import {
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { IncomingHttpHeaders } from 'node:http';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { readCookie, serializeCookie } from '../common/cookies.js';
 import { logger } from '../common/logger.js';
@@ -17,7 +19,9 @@ import { SessionsService } from '../sessions/sessions.service.js';
 import type { UserRecord } from '../users/user-record.js';
 import { UsersService } from '../users/users.service.js';
 import { ChallengesService } from './challenges.service.js';
+import { isUsablePublicKey } from './credential-public-key.js';
 import type { AuthenticationResultDto, RegistrationResultDto } from './dto/ceremony-result.dto.js';
+import { PasskeyLockout } from './passkey-lockout.js';
 import { PasskeysService } from './passkeys.service.js';
 import { safeReturnTo } from './return-to.js';
 import { SetupTokensService } from './setup-tokens.service.js';
@@ -56,6 +60,9 @@ export class WebauthnService implements OnModuleInit, OnApplicationShutdown {
     private readonly setupTokens: SetupTokensService,
     private readonly sessions: SessionsService,
     private readonly users: UsersService,
+    private readonly audit: AuditService,
+    private readonly lockout: PasskeyLockout,
+    private readonly dataSource: DataSource,
   ) {}
 
   onModuleInit(): void {
@@ -131,6 +138,8 @@ export class WebauthnService implements OnModuleInit, OnApplicationShutdown {
       const session = await this.sessions.requireUserSession(headers);
       if (session.userId !== user.id) throw failed('the ceremony belongs to another user');
     }
+    // Checked before anything is stored or spent: a bad value must not fail after the setup link.
+    const transports = transportsOf(response);
     const verification = await verify(() =>
       verifyRegistrationResponse({
         response,
@@ -142,26 +151,47 @@ export class WebauthnService implements OnModuleInit, OnApplicationShutdown {
     );
     if (!verification.verified) throw failed('the passkey could not be verified');
     const info = verification.registrationInfo;
-    if (challenge.setup_token_id !== null) {
-      await this.setupTokens.consume(challenge.setup_token_id, user.id);
+    if (!isUsablePublicKey(info.credential.publicKey)) {
+      throw failed('the passkey public key is malformed');
     }
-    const passkey = await this.passkeys.insert({
-      id: info.credential.id,
-      userId: user.id,
-      publicKey: info.credential.publicKey,
-      signCount: info.credential.counter,
-      transports: (response.response.transports ?? []).filter((t) => TRANSPORTS.has(t)),
-      deviceType: info.credentialDeviceType,
-      backedUp: info.credentialBackedUp,
-      aaguid: info.aaguid,
-      name: `Passkey (${new Date().toISOString().slice(0, 10)})`,
-    });
-    if (passkey === null) {
-      throw new WebauthnError(
-        WebauthnErrorCode.CredentialAlreadyRegistered,
-        'this passkey is already registered',
+    // Spending the link and storing the passkey commit together: a refused insert (the
+    // credential is already registered) rolls the link back, so it can still enroll a passkey.
+    const setupTokenId = challenge.setup_token_id;
+    const passkey = await this.dataSource.transaction(async (manager) => {
+      if (setupTokenId !== null) await this.setupTokens.consume(setupTokenId, user.id, manager);
+      const inserted = await this.passkeys.insert(
+        {
+          id: info.credential.id,
+          userId: user.id,
+          publicKey: info.credential.publicKey,
+          signCount: info.credential.counter,
+          transports,
+          deviceType: info.credentialDeviceType,
+          backedUp: info.credentialBackedUp,
+          aaguid: info.aaguid,
+          name: `Passkey (${new Date().toISOString().slice(0, 10)})`,
+        },
+        manager,
       );
-    }
+      if (inserted === null) {
+        throw new WebauthnError(
+          WebauthnErrorCode.CredentialAlreadyRegistered,
+          'this passkey is already registered',
+        );
+      }
+      return inserted;
+    });
+    // The credential id names the passkey; its public key stays out of the trail.
+    this.audit.record({
+      type: 'passkey.enrolled',
+      userId: user.id,
+      actor: { type: 'user', id: user.id },
+      details: {
+        credential_id: passkey.id,
+        via: challenge.setup_token_id === null ? 'account' : 'setup_link',
+        device_type: info.credentialDeviceType,
+      },
+    });
     return {
       result: {
         verified: true,
@@ -193,6 +223,38 @@ export class WebauthnService implements OnModuleInit, OnApplicationShutdown {
     response: AuthenticationResponseJSON,
     returnTo: string | undefined,
   ): Promise<CeremonyEnd<AuthenticationResultDto>> {
+    const attempt: { userId: string | null } = { userId: null };
+    await this.lockout.assertOpen(response.id);
+    try {
+      const end = await this.signIn(headers, response, returnTo, attempt);
+      this.audit.record({
+        type: 'user.signed_in',
+        userId: attempt.userId,
+        actor: { type: 'user', id: attempt.userId },
+        details: { method: 'passkey', credential_id: response.id },
+      });
+      return end;
+    } catch (err) {
+      if (err instanceof WebauthnError) {
+        // The reason code only: the message can quote what the browser sent.
+        this.audit.record({
+          type: 'user.sign_in_failed',
+          userId: attempt.userId,
+          actor: { type: 'user', id: attempt.userId },
+          details: { method: 'passkey', reason: err.code },
+        });
+        await this.lockout.failed(response.id, err.code, attempt.userId);
+      }
+      throw err;
+    }
+  }
+
+  private async signIn(
+    headers: IncomingHttpHeaders,
+    response: AuthenticationResponseJSON,
+    returnTo: string | undefined,
+    attempt: { userId: string | null },
+  ): Promise<CeremonyEnd<AuthenticationResultDto>> {
     const challenge = await this.challenges.consume(this.ceremonyId(headers), 'authentication');
     const credential = await this.passkeys.findForAuthentication(response.id);
     if (credential === null) {
@@ -201,6 +263,7 @@ export class WebauthnService implements OnModuleInit, OnApplicationShutdown {
         'this passkey is not registered here; it may have been removed',
       );
     }
+    attempt.userId = credential.userId;
     const user = await this.activeUser(credential.userId);
     const userHandle = response.response.userHandle;
     if (userHandle !== undefined && userHandle !== '' && userHandle !== userHandleOf(user.id)) {
@@ -289,8 +352,30 @@ async function verify<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    throw failed(err instanceof Error ? err.message : 'the passkey could not be verified');
+    // A runtime error inside the library means a member was missing or of the wrong type: its
+    // message names library internals, so the client gets a plain description instead.
+    const internal =
+      err instanceof TypeError ||
+      err instanceof RangeError ||
+      err instanceof SyntaxError ||
+      err instanceof ReferenceError;
+    throw failed(
+      err instanceof Error && !internal ? err.message : 'the passkey response is malformed',
+    );
   }
+}
+
+/**
+ * WebAuthn Level 3 §5.2.1: getTransports() is a sequence of strings. Anything else did not come
+ * from a browser; unknown transport names are dropped, as the spec asks of relying parties.
+ */
+function transportsOf(response: RegistrationResponseJSON): string[] {
+  const transports: unknown = response.response.transports;
+  if (transports === undefined || transports === null) return [];
+  if (!Array.isArray(transports) || !transports.every((t) => typeof t === 'string')) {
+    throw failed('response.transports must be an array of strings');
+  }
+  return transports.filter((t: string) => TRANSPORTS.has(t));
 }
 
 function failed(message: string): WebauthnError {

@@ -261,6 +261,9 @@ describe('passkey enrollment, sign-in and consent in a real browser', () => {
         /^Passkey \(\d{4}-\d{2}-\d{2}\)$/,
       );
       await screenshot('account');
+
+      // The pages' CSP blocked nothing they need: no script, style, fetch or form redirect.
+      expect(consoleErrors.filter((text) => /Content Security Policy/i.test(text))).toEqual([]);
     },
     LIMIT,
   );

@@ -500,12 +500,18 @@ describe('admin API: /admin/clients', () => {
 
     it.each([
       ['an unknown id', randomUUID()],
-      ['a NUL byte', '%00'],
       ['a 600-character id', 'x'.repeat(600)],
     ])('answers 404 client_not_found for %s', async (_label, id) => {
       const response = await send('GET', `/admin/clients/${id}`);
 
       expectAdminError(response, 404, 'client_not_found');
+    });
+
+    // No id can hold NUL: the URL itself is malformed, whatever the route.
+    it('refuses a NUL byte in the id with 400 validation_failed', async () => {
+      const response = await send('GET', '/admin/clients/%00');
+
+      expectAdminError(response, 400, 'validation_failed');
     });
   });
 
@@ -615,15 +621,21 @@ describe('admin API: /admin/clients', () => {
       expect(((await refused.json()) as Json).error).toBe('invalid_client');
     });
 
-    it.each([
-      ['an unknown id', randomUUID()],
-      ['a NUL byte', '%00'],
-    ])('answers 404 client_not_found for %s', async (_label, id) => {
+    it('answers 404 client_not_found for an unknown id', async () => {
       const other = await sut.createClient();
 
-      const response = await send('DELETE', `/admin/clients/${id}`);
+      const response = await send('DELETE', `/admin/clients/${randomUUID()}`);
 
       expectAdminError(response, 404, 'client_not_found');
+      expect(await clientRow(other.client_id)).toBeDefined();
+    });
+
+    it('refuses a NUL byte in the id with 400 validation_failed and deletes nothing', async () => {
+      const other = await sut.createClient();
+
+      const response = await send('DELETE', '/admin/clients/%00');
+
+      expectAdminError(response, 400, 'validation_failed');
       expect(await clientRow(other.client_id)).toBeDefined();
     });
   });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { AuditService } from '../../src/audit/audit.service.js';
 import { ClientsService } from '../../src/clients/clients.service.js';
 import { RegistrationCleanupService } from '../../src/clients/registration-cleanup.service.js';
 import { startTestApp, type TestApp } from '../utils/test-app.js';
@@ -62,6 +63,7 @@ describe('stale client cleanup', () => {
       [usedDcr, newDcr, oldAdmin].sort(),
     );
     expect(await clients.findRecord(staleDcr)).toBeNull();
+    await sut.app.get(AuditService).flush();
     const events = await sut.dataSource.query<{ client_id: string; details: unknown }[]>(
       `SELECT client_id, details FROM audit_events
        WHERE type = 'client.stale_removed' AND client_id = ANY($1) ORDER BY client_id`,

@@ -1,5 +1,6 @@
 import { CompactSign, decodeJwt } from 'jose';
 import { randomUUID } from 'node:crypto';
+import { AuditService } from '../../src/audit/audit.service.js';
 import { SessionsService } from '../../src/sessions/sessions.service.js';
 import { AccessTokensService } from '../../src/tokens/access-tokens.service.js';
 import { SigningKeysService } from '../../src/tokens/signing-keys.service.js';
@@ -191,6 +192,7 @@ describe('RFC 8693 token exchange', () => {
     const active = await introspect(sut, body2.access_token);
     expect(active).toMatchObject({ active: true, sub: issued.user.id, aud: downstreamApi });
 
+    await sut.app.get(AuditService).flush();
     const events = await sut.dataSource.query<{ details: Record<string, string> }[]>(
       `SELECT details FROM audit_events WHERE type = 'token.exchanged' AND client_id = $1`,
       [tool.client_id],
@@ -200,6 +202,7 @@ describe('RFC 8693 token exchange', () => {
       actor_chain: `${tool.client_id} > ${agent.client_id}`,
       client_id: tool.client_id,
       audience: downstreamApi,
+      jti: decodeJwt(body2.access_token).jti,
     });
 
     // A third hop would make three nested act levels; the limit here is two.

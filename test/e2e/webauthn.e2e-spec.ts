@@ -294,6 +294,35 @@ describe('webauthn ceremonies', () => {
       await expectError(response, 409, 'credential_already_registered');
     });
 
+    it('a refused enrollment of a registered credential leaves the setup link usable', async () => {
+      const { authenticator } = await enrolled();
+      const user = await createUser(sut);
+      const token = await setupTokenFor(sut, user.id);
+
+      const duplicate = await register(sut, new CookieJar(), authenticator, token);
+      await expectError(duplicate, 409, 'credential_already_registered');
+      expect(await credentialCount(user.id)).toBe(0);
+      const links: { consumed_at: Date | null }[] = await sut.dataSource.query(
+        'SELECT consumed_at FROM setup_tokens WHERE user_id = $1',
+        [user.id],
+      );
+      expect(links).toEqual([{ consumed_at: null }]);
+
+      const fresh = SoftAuthenticator.for(sut);
+      const response = await register(sut, new CookieJar(), fresh, token);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toMatchObject({ passkey: { id: fresh.id } });
+      expect(await credentialCount(user.id)).toBe(1);
+      // Now it is spent.
+      const again = await postJson(
+        sut,
+        '/webauthn/register/options',
+        { setup_token: token },
+        new CookieJar(),
+      );
+      await expectError(again, 400, 'setup_token_invalid');
+    });
+
     it('needs a setup token or a session', async () => {
       const response = await postJson(sut, '/webauthn/register/options', {}, new CookieJar());
       await expectError(response, 401, 'sign_in_required');

@@ -17,6 +17,9 @@ import { UsersService } from '../../src/users/users.service.js';
 import { SetupTokensService } from '../../src/webauthn/setup-tokens.service.js';
 import type { TestApp } from './test-app.js';
 
+/** What the ceremony helpers need of a server: also a server in a child process. */
+export type Server = Pick<TestApp, 'baseUrl'>;
+
 // ---------------------------------------------------------------------------------------------
 // A software WebAuthn authenticator (P-256, "none" attestation) built on node:crypto only.
 // W3C WebAuthn Level 3 §6.1 (authenticator data), §6.5 (attestation object), RFC 8949 (CBOR),
@@ -256,7 +259,7 @@ export class CookieJar {
 
 /** POST JSON with the jar's cookies; the jar takes the response's cookies. */
 export async function postJson(
-  sut: TestApp,
+  sut: Server,
   path: string,
   body: unknown,
   jar: CookieJar,
@@ -276,7 +279,7 @@ export async function postJson(
 // ---------------------------------------------------------------------------------------------
 
 export async function registrationOptions(
-  sut: TestApp,
+  sut: Server,
   jar: CookieJar,
   setupToken?: string,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
@@ -293,7 +296,7 @@ export async function registrationOptions(
 }
 
 export async function authenticationOptions(
-  sut: TestApp,
+  sut: Server,
   jar: CookieJar,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
   const response = await postJson(sut, '/webauthn/authenticate/options', {}, jar);
@@ -305,7 +308,7 @@ export async function authenticationOptions(
 
 /** Enrolls the authenticator with a setup token (or the jar's session); returns the response. */
 export async function register(
-  sut: TestApp,
+  sut: Server,
   jar: CookieJar,
   authenticator: SoftAuthenticator,
   setupToken?: string,
@@ -322,7 +325,7 @@ export async function register(
 
 /** Signs in with the authenticator; the jar receives the session cookie on success. */
 export async function authenticate(
-  sut: TestApp,
+  sut: Server,
   jar: CookieJar,
   authenticator: SoftAuthenticator,
   overrides: CeremonyOverrides = {},

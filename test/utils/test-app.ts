@@ -42,6 +42,26 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Every test talks from 127.0.0.1, many to one client: limits and locks well above what any
+ * spec does, still switched on, so the whole suite runs through the limiter. Specs about the
+ * limits themselves set their own values in `env`. Anonymous sessions and registrations keep
+ * their production limits (10 a minute), which the suite has always lived with and tests.
+ */
+export const HIGH_LIMITS: Readonly<Record<string, string>> = {
+  RATE_LIMIT_TOKEN_PER_MINUTE: '1000000',
+  RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE: '1000000',
+  RATE_LIMIT_AUTHORIZE_PER_MINUTE: '1000000',
+  RATE_LIMIT_WEBAUTHN_PER_MINUTE: '1000000',
+  RATE_LIMIT_CIMD_FETCH_PER_MINUTE: '1000000',
+  CLIENT_AUTH_MAX_FAILURES: '100000',
+  CLIENT_AUTH_MAX_FAILURES_PER_CLIENT: '1000000',
+  PASSKEY_MAX_FAILURES: '100000',
+  PASSKEY_MAX_FAILURES_PER_CREDENTIAL: '1000000',
+  PASSKEY_MAX_FAILURES_PER_ADDRESS: '1000000',
+  BRUTE_FORCE_MAX_DELAY_MS: '0',
+};
+
 export interface TestAppOptions {
   /**
    * The issuer's host name. `localhost` for real browsers: WebAuthn Level 3 §5.1.3 rejects an
@@ -70,6 +90,7 @@ export async function startTestApp(
     ISSUER: baseUrl,
     LOG_LEVEL: process.env.LOG_TESTS ? 'debug' : 'silent',
     MIGRATE_ON_START: 'true',
+    ...HIGH_LIMITS,
     ...env,
   });
   const app = await createApp(config);

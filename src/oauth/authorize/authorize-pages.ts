@@ -12,14 +12,19 @@ export class AuthorizePages {
   send(res: Response, outcome: AuthorizeOutcome, redirectStatus: 302 | 303): void {
     switch (outcome.kind) {
       case 'redirect':
+        // The location carries the code: never cached, and no Referer on the way (RFC 9700 §4.2.4).
         res.setHeader('Cache-Control', 'no-store');
+        res.setHeader('Pragma', 'no-cache');
         res.redirect(redirectStatus, outcome.location);
         return;
       case 'consent':
-        this.views.send(res, 200, 'consent', {
-          ...outcome.view,
-          title: `Allow ${outcome.view.clientName}?`,
-        });
+        this.views.send(
+          res,
+          200,
+          'consent',
+          { ...outcome.view, title: `Allow ${outcome.view.clientName}?` },
+          { formTargets: [outcome.view.redirectUri], images: [outcome.view.logoUri] },
+        );
         return;
       case 'error':
         this.views.errorPage(res, outcome.status, outcome.title, outcome.description);

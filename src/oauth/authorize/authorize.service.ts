@@ -35,6 +35,8 @@ export interface ConsentView {
   clientName: string;
   logoUri: string | null;
   redirectHost: string;
+  /** Where the decision sends the browser: the page's CSP must allow the form to go there. */
+  redirectUri: string;
   userEmail: string;
   permissions: { scope: string; description: string }[];
   request: string;
@@ -75,8 +77,7 @@ export class AuthorizeService {
 
   /** The consent form's POST: the request is validated again from scratch, then decided. */
   async decide(form: FormParams, headers: IncomingHttpHeaders): Promise<AuthorizeOutcome> {
-    const origin = headers.origin;
-    if (origin !== undefined && origin !== new URL(this.config.issuer).origin) {
+    if (!sameOriginPost(headers, new URL(this.config.issuer).origin)) {
       return errorPage(403, 'Request refused', 'The form was not sent from this site.');
     }
     if (form.multi.size > 0) return errorPage(400, 'Invalid request', 'A form field is repeated.');
@@ -166,6 +167,7 @@ export class AuthorizeService {
         clientName: request.client.name,
         logoUri: request.client.logoUri ?? null,
         redirectHost: new URL(request.redirectUri).host,
+        redirectUri: request.redirectUri,
         userEmail: user.email,
         permissions: scopes.map((scope) => ({ scope, description: describeScope(scope) })),
         request: request.raw,
@@ -299,4 +301,17 @@ function toQuery(form: FormParams): string {
 
 function errorPage(status: number, title: string, description: string): AuthorizeOutcome {
   return { kind: 'error', status, title, description };
+}
+
+/**
+ * Defence in depth on top of the CSRF token and the SameSite cookie. Our pages send
+ * `Referrer-Policy: no-referrer`, under which browsers serialize the Origin of a form post as
+ * `null` (Fetch §3.1, "serializing a request origin"), so `null` alone proves nothing either way;
+ * Fetch Metadata (`Sec-Fetch-Site`) still tells a cross-site post apart where it is sent.
+ */
+function sameOriginPost(headers: IncomingHttpHeaders, ownOrigin: string): boolean {
+  const origin = headers.origin;
+  if (origin !== undefined && origin !== 'null' && origin !== ownOrigin) return false;
+  const site = headers['sec-fetch-site'];
+  return site === undefined || site === 'same-origin';
 }

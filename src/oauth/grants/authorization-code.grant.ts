@@ -77,6 +77,7 @@ export class AuthorizationCodeGrant implements TokenGrant {
           })
         : null;
     return this.userTokens.respond({
+      grantType: this.grantType,
       familyId: redeemed.familyId,
       clientId: client.id,
       user,

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AuditService } from '../../audit/audit.service.js';
 import type { ClientRecord } from '../../clients/client-record.js';
 import { InvalidScope, InvalidTarget, UnauthorizedClient } from '../../common/oauth-errors.js';
 import { describeUndefined, scopesFor, undefinedScopes } from '../../resources/resource-server.js';
@@ -26,6 +27,7 @@ export class ClientCredentialsGrant implements TokenGrant {
   constructor(
     private readonly tokens: AccessTokensService,
     private readonly resources: ResourcesService,
+    private readonly audit: AuditService,
   ) {}
 
   async handle({ client, form }: GrantContext): Promise<TokenResponse> {
@@ -73,6 +75,18 @@ export class ClientCredentialsGrant implements TokenGrant {
       scope,
       ttlSeconds: target.accessTokenTtlSeconds ?? undefined,
       owner: client.ownerUserId,
+    });
+    this.audit.record({
+      type: 'token.issued',
+      clientId: client.id,
+      actor: { type: 'client', id: client.id },
+      details: {
+        grant_type: CLIENT_CREDENTIALS,
+        sub: issued.claims.sub,
+        scope,
+        audience: target.identifier,
+        jti: issued.claims.jti,
+      },
     });
     return {
       access_token: issued.token,

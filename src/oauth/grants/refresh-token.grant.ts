@@ -97,6 +97,7 @@ export class RefreshTokenGrant implements TokenGrant {
             .filter((name) => requested.includes(name))
             .join(' ');
     return this.userTokens.respond({
+      grantType: this.grantType,
       familyId: grant.familyId,
       clientId: client.id,
       user,

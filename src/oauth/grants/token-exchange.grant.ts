@@ -151,15 +151,30 @@ export class TokenExchangeGrant implements TokenGrant {
       familyId: familyId ?? undefined,
       act: act ?? undefined,
     });
-    await this.audit.record({
+    this.audit.record({
       type: 'token.exchanged',
       clientId: client.id,
       userId: subject.isClientToken ? null : subject.sub,
+      actor: { type: 'client', id: client.id },
       details: {
         subject: subject.sub,
         actor_chain: actorChain(act),
         client_id: client.id,
         audience: target.identifier,
+        jti: issued.claims.jti,
+      },
+    });
+    this.audit.record({
+      type: 'token.issued',
+      clientId: client.id,
+      userId: subject.isClientToken ? null : subject.sub,
+      actor: { type: 'client', id: client.id },
+      details: {
+        grant_type: this.grantType,
+        sub: issued.claims.sub,
+        scope,
+        audience: target.identifier,
+        jti: issued.claims.jti,
       },
     });
     return {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { AuditService } from '../../audit/audit.service.js';
 import { InvalidGrant, InvalidScope } from '../../common/oauth-errors.js';
 import { scopesFor } from '../../resources/resource-server.js';
 import { ResourcesService, type ResourceServer } from '../../resources/resources.service.js';
@@ -10,6 +11,8 @@ import { UsersService } from '../../users/users.service.js';
 import type { TokenResponse } from './token-grant.js';
 
 export interface UserTokensInput {
+  /** For the audit trail: which grant produced the tokens. */
+  grantType: string;
   familyId: string;
   clientId: string;
   user: UserRecord;
@@ -37,6 +40,7 @@ export class UserTokens {
     private readonly accessTokens: AccessTokensService,
     private readonly idTokens: IdTokensService,
     private readonly resources: ResourcesService,
+    private readonly audit: AuditService,
   ) {}
 
   /**
@@ -86,8 +90,24 @@ export class UserTokens {
       scope,
     };
     if (input.refreshToken !== null) response.refresh_token = input.refreshToken;
+    // Identifiers only: the tokens themselves never reach the trail.
+    this.audit.record({
+      type: 'token.issued',
+      clientId: input.clientId,
+      userId: input.user.id,
+      actor: { type: 'client', id: input.clientId },
+      details: {
+        grant_type: input.grantType,
+        sub: issued.claims.sub,
+        scope,
+        audience: target.identifier,
+        jti: issued.claims.jti,
+        family_id: input.familyId,
+        refresh_token_issued: input.refreshToken !== null,
+      },
+    });
     if (input.scope.split(' ').includes('openid')) {
-      response.id_token = await this.idTokens.issue({
+      response.id_token = this.idTokens.issue({
         user: input.user,
         clientId: input.clientId,
         scope: input.scope,

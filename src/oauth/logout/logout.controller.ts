@@ -25,7 +25,7 @@ export class EndSessionController {
 
   @Post(ROUTES.endSession)
   async byPost(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const form = await readForm(req, this.config.http.bodyLimitBytes);
+    const form = await readForm(req, this.config.http);
     this.send(res, await this.logout.logout(form, req.headers, true));
   }
 
@@ -37,11 +37,18 @@ export class EndSessionController {
       return;
     }
     const { status, ...model } = outcome.page;
-    this.views.send(res, status, 'logout', {
-      ...model,
-      fields: model.confirm
-        ? Object.entries(model.confirm).map(([name, value]) => ({ name, value }))
-        : [],
-    });
+    this.views.send(
+      res,
+      status,
+      'logout',
+      {
+        ...model,
+        fields: model.confirm
+          ? Object.entries(model.confirm).map(([name, value]) => ({ name, value }))
+          : [],
+      },
+      // Confirming redirects to the (already validated) post-logout redirect URI.
+      { formTargets: [model.confirm?.post_logout_redirect_uri] },
+    );
   }
 }

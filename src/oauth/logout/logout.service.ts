@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { compactVerify, decodeProtectedHeader } from 'jose';
 import type { IncomingHttpHeaders } from 'node:http';
+import { AuditService } from '../../audit/audit.service.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ClientsService } from '../../clients/clients.service.js';
 import type { FormParams } from '../../common/http.js';
@@ -41,6 +42,7 @@ export class LogoutService {
     private readonly keys: SigningKeysService,
     private readonly clients: ClientsService,
     private readonly sessions: SessionsService,
+    private readonly audit: AuditService,
   ) {}
 
   async logout(
@@ -86,6 +88,13 @@ export class LogoutService {
         };
       }
       await this.sessions.revoke(session.id, 'rp_logout');
+      this.audit.record({
+        type: 'user.signed_out',
+        userId: session.userId,
+        clientId: hint?.aud ?? clientId ?? null,
+        actor: { type: 'user', id: session.userId },
+        details: { method: 'rp_initiated', session_id: session.id },
+      });
     }
     const setCookie = this.sessions.clearCookie();
     if (target !== null) return { kind: 'redirect', location: target, setCookie };

@@ -1,0 +1,71 @@
+// Bounded HTTP load with autocannon, and the server CPU it cost.
+import autocannon from 'autocannon';
+import { log } from './util.mjs';
+import { treeCpuMs } from './processes.mjs';
+
+const current = { instance: null, stopped: false };
+
+/** One autocannon run; refused once stopAllLoad() was called (the benchmark is ending). */
+export function cannon(options) {
+  if (current.stopped) throw new Error('interrupted');
+  const instance = autocannon({ timeout: 10, ...options });
+  current.instance = instance;
+  return instance.then(
+    (result) => {
+      current.instance = null;
+      return result;
+    },
+    (err) => {
+      current.instance = null;
+      throw err;
+    },
+  );
+}
+
+export function stopAllLoad() {
+  current.stopped = true;
+  current.instance?.stop();
+}
+
+/**
+ * A warm-up, then the measured run, with the CPU time the server process tree `serverPid`
+ * spent during the measured run. `options` may be a function of a run's length in seconds that
+ * returns that run's options, both made before the warm-up (e.g. pools of single-use tokens).
+ */
+export async function scenario(name, options, serverPid, settings) {
+  const { seconds, warmupSeconds, connections } = settings;
+  const optionsFor = typeof options === 'function' ? options : () => options;
+  const warmUp = await optionsFor(warmupSeconds);
+  const measured = await optionsFor(seconds);
+  log(`${name}: warm-up ${warmupSeconds} s`);
+  await cannon({ connections, ...warmUp, duration: warmupSeconds });
+  log(`${name}: ${seconds} s with ${connections} connections`);
+  const cpuBefore = treeCpuMs(serverPid);
+  const result = await cannon({ connections, ...measured, duration: seconds });
+  const cpuAfter = treeCpuMs(serverPid);
+  const completed = result.requests.total;
+  const row = {
+    name,
+    requestsPerSecond: completed / result.duration,
+    okPerSecond: result['2xx'] / result.duration,
+    ok: result['2xx'],
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    cpuMs: cpuAfter - cpuBefore,
+    cpuMsPerRequest: completed > 0 ? (cpuAfter - cpuBefore) / completed : NaN,
+    completed,
+    duration: result.duration,
+  };
+  log(
+    `${name}: ${row.requestsPerSecond.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
+      `non-2xx ${row.non2xx}, errors ${row.errors}, server CPU ${row.cpuMsPerRequest.toFixed(3)} ms/req`,
+  );
+  return row;
+}
+
+/** Ends the run in progress early (its result still comes, with its real duration). */
+export function stopCurrentRun() {
+  current.instance?.stop();
+}
