@@ -47,6 +47,8 @@ export interface KeySummary {
 const RETIRE_MARGIN_SECONDS = 60;
 /** Upper bound between checks for due promotions and expiries. */
 const MAX_TIMER_MS = 60_000;
+/** After a failed promotion or reload: soon, so a pending key does not wait a whole minute. */
+const RETRY_MS = 1_000;
 const USES: KeyUse[] = ['access_token', 'id_token'];
 
 /**
@@ -147,7 +149,9 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     logger.info({ kids, activateAt }, 'signing keys rotated in as pending');
     if (delay === 0) await this.promoteDue();
     await this.bus.publish('keys', 'rotated');
-    await this.reload();
+    // Through the serialized reload: a direct one could finish after a concurrent older one and
+    // be overwritten by its stale view, leaving the new pending key without a promotion timer.
+    await this.scheduleReload();
     const rotated = (await this.list()).filter((key) => kids.includes(key.kid));
     // Key ids and schedule only: never key material.
     this.audit.record({
@@ -272,9 +276,11 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     this.reloading = (async () => {
       do {
         this.reloadAgain = false;
-        await this.reload().catch((err: unknown) =>
-          logger.error({ err }, 'signing key reload failed'),
-        );
+        await this.reload().catch((err: unknown) => {
+          logger.error({ err }, 'signing key reload failed');
+          // Keep due promotions and expiries on schedule: try again soon.
+          this.armTimer(Date.now() + RETRY_MS);
+        });
       } while (this.reloadAgain);
     })().finally(() => {
       this.reloading = null;
@@ -342,7 +348,7 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
         .then(() => this.scheduleReload())
         .catch((err: unknown) => {
           logger.error({ err }, 'signing key promotion failed');
-          this.armTimer(Date.now() + MAX_TIMER_MS);
+          this.armTimer(Date.now() + RETRY_MS);
         });
     }, delay);
     this.timer.unref();

@@ -354,8 +354,13 @@ describe('races on shared state across two instances of one database', () => {
     );
     // Each instance has its own issuer (its own port), so each gets its own admin token.
     const adminTokens = await Promise.all(servers.map((server) => server.adminToken()));
-    const jwksOf = async (server: TestApp): Promise<JSONWebKeySet> =>
-      (await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
+    // An idempotent GET, retried once on a network error: a keep-alive socket the server closed
+    // just as the client reused it (RFC 9112 §9.3.1) says nothing about key publication.
+    const jwksOf = async (server: TestApp): Promise<JSONWebKeySet> => {
+      const url = `${server.baseUrl}/.well-known/jwks.json`;
+      const response = await fetch(url).catch(() => fetch(url));
+      return (await response.json()) as JSONWebKeySet;
+    };
     const kidsBefore = new Set((await jwksOf(a)).keys.map((key) => key.kid));
     const failures: string[] = [];
     const kidsSeen = new Set<string>();
