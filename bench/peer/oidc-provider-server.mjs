@@ -33,11 +33,17 @@ const POOL_SIZE = 10;
 /** Concurrent saves while seeding refresh tokens. */
 const SEED_CONCURRENCY = 32;
 
-// One ES256 signing key, as Latchkey has one active key.
+// The keys Latchkey has by default: ES256 for access tokens, RS256 (2048 bits) for ID tokens.
 const signingKey = {
   ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }),
   kid: randomBytes(8).toString('base64url'),
   alg: 'ES256',
+  use: 'sig',
+};
+const idTokenKey = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: randomBytes(8).toString('base64url'),
+  alg: 'RS256',
   use: 'sig',
 };
 
@@ -55,10 +61,10 @@ const provider = new Provider(ISSUER, {
       grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
       response_types: ['code'],
       redirect_uris: [env('PEER_REDIRECT_URI')],
-      id_token_signed_response_alg: 'ES256',
+      id_token_signed_response_alg: 'RS256',
     },
   ],
-  jwks: { keys: [signingKey] },
+  jwks: { keys: [signingKey, idTokenKey] },
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   scopes: ['openid', 'offline_access', 'reports:read'],
   findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub }) }),
