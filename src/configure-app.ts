@@ -1,20 +1,18 @@
 import { ValidationPipe, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { Express, NextFunction } from 'express';
+import type { Server } from 'node:http';
+import type { Express } from 'express';
 import type { AppConfig } from './config/app-config.js';
 import { AppModule } from './app.module.js';
 import { RegistrationEndpoints } from './clients/registration.endpoints.js';
 import { adminJsonBody } from './common/admin-body.js';
 import { AdminExceptionFilter } from './common/admin-exception.filter.js';
 import { browserFormBody } from './common/form-body.js';
-import { applyCors, corsPolicy } from './common/cors.js';
-import { sendOAuthError, type RawRequest, type RawResponse } from './common/http.js';
 import { NestPinoLogger } from './common/logger.js';
-import { MethodNotAllowed } from './common/oauth-errors.js';
-import type { ProtocolEndpoint } from './common/protocol-endpoint.js';
+import { serveProtocolFirst, type TrustProxy } from './common/protocol-dispatch.js';
 import { requestContext } from './common/request-context.js';
-import { applyProtocolHeaders, securityHeaders } from './common/security-headers.js';
+import { securityHeaders } from './common/security-headers.js';
 import { refuseEncodedNul } from './common/url-nul-guard.js';
 import { DiscoveryEndpoints } from './discovery/discovery.endpoints.js';
 import { AnonymousEndpoint } from './oauth/anonymous.endpoint.js';
@@ -34,8 +32,8 @@ export async function createApp(config: AppConfig): Promise<INestApplication> {
 }
 
 /**
- * Everything `main.ts` and the tests share. Must run before `app.init()`, so the protocol
- * endpoints sit ahead of Nest's router.
+ * Everything `main.ts` and the tests share. Must run before `app.init()`. The protocol endpoints
+ * are served by the HTTP server ahead of express; the rest goes through express and Nest.
  */
 export function configureApp(app: INestApplication, config: AppConfig): void {
   const http = app.getHttpAdapter().getInstance() as Express;
@@ -45,21 +43,20 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
   http.use(requestContext);
   const headers = securityHeaders(config.issuer);
   const registration = app.get(RegistrationEndpoints);
-  http.use(
-    protocolRouter(
-      headers.protocol,
-      [
-        app.get(TokenEndpoint),
-        app.get(IntrospectionEndpoint),
-        app.get(RevocationEndpoint),
-        app.get(UserInfoEndpoint),
-        app.get(AnonymousEndpoint),
-        registration.register,
-        ...app.get(DiscoveryEndpoints).endpoints,
-      ],
-      [registration.management],
-    ),
-  );
+  serveProtocolFirst(app.getHttpServer() as Server, {
+    endpoints: [
+      app.get(TokenEndpoint),
+      app.get(IntrospectionEndpoint),
+      app.get(RevocationEndpoint),
+      app.get(UserInfoEndpoint),
+      app.get(AnonymousEndpoint),
+      registration.register,
+      ...app.get(DiscoveryEndpoints).endpoints,
+    ],
+    prefixed: [registration.management],
+    securityHeaders: headers.protocol,
+    trustProxy: http.get('trust proxy fn') as TrustProxy,
+  });
   // Everything else (admin API, pages, ceremonies) is `no-store` unless it opts into caching:
   // admin responses carry client secrets and setup links, pages carry CSRF tokens.
   http.use(headers.middleware);
@@ -93,45 +90,4 @@ export function configureApp(app: INestApplication, config: AppConfig): void {
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
-}
-
-/**
- * Exact-path dispatch of the protocol endpoints, then prefix dispatch of the few whose path
- * carries a parameter (RFC 7592 /oauth/register/:client_id); a wrong method is a 405 in OAuth
- * format.
- */
-function protocolRouter(
-  securityHeaders: readonly (readonly [string, string])[],
-  endpoints: ProtocolEndpoint[],
-  prefixed: ProtocolEndpoint[] = [],
-) {
-  const byPath = new Map(endpoints.map((endpoint) => [endpoint.path, endpoint]));
-  return (req: RawRequest, res: RawResponse, next: NextFunction): void => {
-    const url = req.url ?? '';
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    const cors = corsPolicy(path);
-    const endpoint =
-      byPath.get(path) ?? prefixed.find((candidate) => path.startsWith(candidate.path));
-    if (endpoint === undefined && cors === undefined) return next();
-    // Precomputed, so the hot path pays a few setHeader calls and no middleware chain.
-    applyProtocolHeaders(res, securityHeaders);
-    if (cors !== undefined && applyCors(req, res, cors)) return;
-    if (!endpoint) return next();
-    if (!endpoint.methods.includes(req.method ?? '')) {
-      res.setHeader('Allow', endpoint.methods.join(', '));
-      sendOAuthError(
-        req,
-        res,
-        new MethodNotAllowed(`use ${endpoint.methods[0]} for this endpoint`),
-      );
-      return;
-    }
-    try {
-      const pending = endpoint.handle(req, res);
-      if (pending) pending.catch((err: unknown) => sendOAuthError(req, res, err));
-    } catch (err) {
-      sendOAuthError(req, res, err);
-    }
-  };
 }

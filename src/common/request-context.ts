@@ -55,29 +55,39 @@ export function currentRequest(): RequestContextStore | undefined {
  * query string, which can carry codes and tokens.
  */
 export function requestContext(req: RawRequest, res: RawResponse, next: NextFunction): void {
+  runInRequestContext(req, res, next);
+}
+
+/**
+ * `requestContext` without express: the protocol dispatcher serves its endpoints straight from
+ * the HTTP server, and runs each of them through this.
+ */
+export function runInRequestContext<T>(req: RawRequest, res: RawResponse, serve: () => T): T {
   const incoming = req.headers['x-request-id'];
   const id = typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
   req.id = id;
   res.setHeader('X-Request-Id', id);
-  if (logger.isLevelEnabled('info')) {
-    const started = process.hrtime.bigint();
-    res.once('finish', () => {
-      const url = req.url ?? '';
-      const query = url.indexOf('?');
-      logger.info(
-        {
-          reqId: id,
-          method: req.method,
-          path: redactPath(query === -1 ? url : url.slice(0, query)),
-          status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
-          ip: req.ip,
-        },
-        'request',
-      );
-    });
-  }
-  storage.run(new LazyRequestContext(id, req), next);
+  if (logger.isLevelEnabled('info')) logWhenFinished(req, res, id);
+  return storage.run(new LazyRequestContext(id, req), serve);
+}
+
+function logWhenFinished(req: RawRequest, res: RawResponse, id: string): void {
+  const started = process.hrtime.bigint();
+  res.once('finish', () => {
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    logger.info(
+      {
+        reqId: id,
+        method: req.method,
+        path: redactPath(query === -1 ? url : url.slice(0, query)),
+        status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        ip: req.ip,
+      },
+      'request',
+    );
+  });
 }
 
 /** Setup links carry their one-time token in the path: keep it out of the access log. */

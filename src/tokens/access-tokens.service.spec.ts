@@ -13,13 +13,14 @@ describe('AccessTokensService.verify', () => {
   let privateKey: CryptoKey;
   let idTokenKey: CryptoKey;
   const revoked = new Set<string>();
+  let published: Map<string, { kid: string; alg: string; use: string; publicKey: CryptoKey }>;
 
   beforeAll(async () => {
     const pair = await generateKeyPair('ES256');
     privateKey = pair.privateKey;
     const other = await generateKeyPair('RS256');
     idTokenKey = other.privateKey;
-    const published = new Map([
+    published = new Map([
       ['at1', { kid: 'at1', alg: 'ES256', use: 'access_token', publicKey: pair.publicKey }],
       ['id1', { kid: 'id1', alg: 'RS256', use: 'id_token', publicKey: other.publicKey }],
     ]);
@@ -146,5 +147,47 @@ describe('AccessTokensService.verify', () => {
     const payload = claims();
     revoked.add(payload.jti as string);
     expect(await reason(await sign(payload))).toBe('revoked');
+  });
+
+  describe('a token verified before', () => {
+    it('is still refused once revoked, or past its expiry', async () => {
+      const payload = claims();
+      const token = await sign(payload);
+      expect(await reason(token)).toBe('accepted');
+      revoked.add(payload.jti as string);
+      expect(await reason(token)).toBe('revoked');
+
+      const expired = await sign(claims({ exp: Math.floor(Date.now() / 1000) - 60 }));
+      await expect(service.verify(expired, { allowExpired: true })).resolves.toBeDefined();
+      expect(await reason(expired)).toBe('expired');
+    });
+
+    it('is refused once its key leaves the published set or is replaced', async () => {
+      const token = await sign(claims());
+      expect(await reason(token)).toBe('accepted');
+      const entry = published.get('at1');
+      if (entry === undefined) throw new Error('no key');
+      try {
+        published.delete('at1');
+        expect(await reason(token)).toBe('signature');
+        // A reload replaces entries: another key under the same kid does not verify it.
+        const stranger = await generateKeyPair('ES256');
+        published.set('at1', { ...entry, publicKey: stranger.publicKey });
+        expect(await reason(token)).toBe('signature');
+      } finally {
+        published.set('at1', entry);
+      }
+      expect(await reason(token)).toBe('accepted');
+    });
+
+    it('does not vouch for a token that differs in its signature only', async () => {
+      const token = await sign(claims());
+      expect(await reason(token)).toBe('accepted');
+      const [header, payload, signature] = token.split('.');
+      const flipped = signature.startsWith('A')
+        ? `B${signature.slice(1)}`
+        : `A${signature.slice(1)}`;
+      expect(await reason(`${header}.${payload}.${flipped}`)).toBe('signature');
+    });
   });
 });

@@ -1,10 +1,17 @@
 import { Injectable } from '@nestjs/common';
-import { errors as joseErrors, type CryptoKey } from 'jose';
+import { errors as joseErrors } from 'jose';
 import { AppConfig } from '../config/app-config.js';
 import { randomId } from '../common/crypto.js';
 import { RevocationListService } from './revocation-list.service.js';
-import { JwsRejected, signCompact, verifyCompact, type JwsHeader } from './jws.js';
-import { SigningKeysService } from './signing-keys.service.js';
+import { LRUCache } from 'lru-cache';
+import {
+  JwsRejected,
+  decodeVerifiedCompact,
+  signCompact,
+  verifyCompact,
+  type JwsHeader,
+} from './jws.js';
+import { SigningKeysService, type PublicKeyEntry } from './signing-keys.service.js';
 import { TokenFamiliesService } from './token-families.service.js';
 
 /** RFC 9068 §2.2 claims, plus Latchkey's `owner`, `act` and `sid`. */
@@ -54,9 +61,19 @@ export class AccessTokenRejected extends Error {
 
 /** Tolerated clock difference between nodes and verifiers, in seconds. */
 const CLOCK_TOLERANCE_SECONDS = 5;
+/**
+ * Tokens whose signature this process verified, with the key entry that verified it. Resource
+ * servers introspect the same token on every call they serve; an ECDSA verification costs far
+ * more than the rest of an introspection. About 1 KiB an entry.
+ */
+const VERIFIED_TOKENS_MAX = 10_000;
 
 @Injectable()
 export class AccessTokensService {
+  private readonly verifiedTokens = new LRUCache<string, PublicKeyEntry>({
+    max: VERIFIED_TOKENS_MAX,
+  });
+
   constructor(
     private readonly config: AppConfig,
     private readonly keys: SigningKeysService,
@@ -117,7 +134,7 @@ export class AccessTokensService {
     if (!looksLikeJwt(token)) throw new AccessTokenRejected('malformed');
     let verified: ReturnType<typeof verifyCompact>;
     try {
-      verified = verifyCompact(token, (header) => this.resolveKey(header));
+      verified = this.verifySignature(token);
     } catch (err) {
       throw new AccessTokenRejected(err instanceof JwsRejected ? err.reason : rejectionReason(err));
     }
@@ -140,13 +157,33 @@ export class AccessTokensService {
     await this.revocations.revoke(claims.jti, claims.exp);
   }
 
-  private resolveKey(header: JwsHeader): CryptoKey {
+  /**
+   * The signature check, skipped for the very same token string verified before with a key
+   * entry that is still the published one: a reload replaces every entry, so a key that left
+   * the JWKS (or was replaced) makes its tokens verify again, and fail. Claims, expiry and
+   * revocation are still checked on every call.
+   */
+  private verifySignature(token: string): ReturnType<typeof verifyCompact> {
+    const known = this.verifiedTokens.get(token);
+    if (known !== undefined && this.keys.publicKey(known.kid) === known) {
+      return decodeVerifiedCompact(token);
+    }
+    let entry: PublicKeyEntry | undefined;
+    const verified = verifyCompact(token, (header) => {
+      entry = this.resolveKey(header);
+      return entry.publicKey;
+    });
+    if (entry !== undefined) this.verifiedTokens.set(token, entry);
+    return verified;
+  }
+
+  private resolveKey(header: JwsHeader): PublicKeyEntry {
     const entry = header.kid ? this.keys.publicKey(header.kid) : undefined;
     // The key decides the algorithm: a header may not choose another (or `none`).
     if (!entry || entry.use !== 'access_token' || entry.alg !== header.alg) {
       throw new AccessTokenRejected('signature');
     }
-    return entry.publicKey;
+    return entry;
   }
 }
 

@@ -90,6 +90,36 @@ export function verifyCompact(
   token: string,
   keyFor: (header: JwsHeader) => CryptoKey,
 ): { header: JwsHeader; payload: Record<string, unknown> } {
+  const { header, signingInput, encodedPayload, encodedSignature } = splitCompact(token);
+  const [digest, options] = signer(header.alg, keyObject(keyFor(header)));
+  let valid: boolean;
+  try {
+    valid = verify(
+      digest,
+      Buffer.from(signingInput),
+      options,
+      Buffer.from(encodedSignature, 'base64url'),
+    );
+  } catch {
+    valid = false;
+  }
+  if (!valid) throw new JwsRejected('signature');
+  return { header, payload: jsonObject(encodedPayload) };
+}
+
+/**
+ * The header and payload of a compact JWS whose signature the caller has already verified,
+ * byte for byte the same token, with a key that is still published. Never for anything else.
+ */
+export function decodeVerifiedCompact(token: string): {
+  header: JwsHeader;
+  payload: Record<string, unknown>;
+} {
+  const { header, encodedPayload } = splitCompact(token);
+  return { header, payload: jsonObject(encodedPayload) };
+}
+
+function splitCompact(token: string) {
   const parts = token.split('.');
   if (parts.length !== 3) throw new JwsRejected('malformed');
   const [encodedHeader, encodedPayload, encodedSignature] = parts;
@@ -100,18 +130,10 @@ export function verifyCompact(
     kid: typeof raw.kid === 'string' ? raw.kid : undefined,
     typ: raw.typ,
   };
-  const [digest, options] = signer(header.alg, keyObject(keyFor(header)));
-  let valid: boolean;
-  try {
-    valid = verify(
-      digest,
-      Buffer.from(`${encodedHeader}.${encodedPayload}`),
-      options,
-      Buffer.from(encodedSignature, 'base64url'),
-    );
-  } catch {
-    valid = false;
-  }
-  if (!valid) throw new JwsRejected('signature');
-  return { header, payload: jsonObject(encodedPayload) };
+  return {
+    header,
+    signingInput: `${encodedHeader}.${encodedPayload}`,
+    encodedPayload,
+    encodedSignature,
+  };
 }
