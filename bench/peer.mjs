@@ -48,6 +48,8 @@ const SETTINGS = { seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections:
 const REDIRECT_URI = 'https://app.example.com/callback';
 const USER_SCOPE = 'openid offline_access';
 const FORM = 'application/x-www-form-urlencoded';
+/** Access tokens for the cold-introspection row: twice the server's verified-token cache. */
+const INTROSPECT_POOL = 20_000;
 /** Rows inserted per statement when seeding refresh tokens. */
 const SEED_BATCH = 5000;
 
@@ -367,6 +369,35 @@ const SCENARIOS = [
     }),
   },
   {
+    // The row above introspects one token again and again, as a resource server does for the
+    // calls a token makes; Latchkey then verifies its signature once. Here every request brings
+    // a token not seen lately (a pool twice the size of the verified-token cache, in a cycle), so
+    // each one pays for its ES256 verification.
+    name: 'introspection, a new token each time',
+    applies: (t) => t.name === 'Latchkey',
+    options: (t) => async () => {
+      t.introspectPool ??= await mintAccessTokens(t, INTROSPECT_POOL);
+      const pool = t.introspectPool;
+      let next = 0;
+      return {
+        url: t.introspectionUrl,
+        method: 'POST',
+        headers: {
+          'Content-Type': FORM,
+          Authorization: basic(t.service.client_id, t.service.client_secret),
+        },
+        requests: [
+          {
+            setupRequest: (request) => ({
+              ...request,
+              body: `token=${pool[next++ % pool.length]}`,
+            }),
+          },
+        ],
+      };
+    },
+  },
+  {
     name: 'refresh_token rotation',
     // The peer's memory storage is an LRU of 1000 entries: no room for a pool of tokens.
     applies: (t) => typeof t.mintRefreshTokens === 'function',
@@ -407,6 +438,27 @@ const SCENARIOS = [
   { name: 'discovery', options: (t) => ({ url: t.discoveryUrl }) },
   { name: 'JWKS', options: (t) => ({ url: t.jwksUrl }) },
 ];
+
+/** `count` client_credentials access tokens of the service client, 32 requests at a time. */
+async function mintAccessTokens(target, count) {
+  const started = Date.now();
+  const tokens = [];
+  const worker = async () => {
+    while (tokens.length < count && !cleaning) {
+      tokens.push(
+        await token(target.baseUrl, target.service, {
+          grant_type: 'client_credentials',
+          scope: 'reports:read',
+        }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  log(
+    `${target.name}: minted ${tokens.length} access tokens in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return tokens;
+}
 
 /** N browsers in a closed loop: authorize (consent already granted) → token, for `seconds`. */
 async function codeFlows(target, seconds) {
