@@ -150,6 +150,16 @@ export class AuditService implements BeforeApplicationShutdown {
     });
   }
 
+  /** Events queued and not yet written (the metrics' audit backlog). */
+  get pending(): number {
+    return this.writer.pending;
+  }
+
+  /** Events dropped because the queue was full, since start. */
+  get dropped(): number {
+    return this.writer.droppedCount;
+  }
+
   /** Writes everything queued so far (tests and shutdown). */
   flush(): Promise<void> {
     return this.writer.flush();

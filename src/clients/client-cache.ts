@@ -1,9 +1,11 @@
 import { LRUCache } from 'lru-cache';
+import { cacheCounters } from '../health/metrics-registry.js';
 import type { ClientRecord } from './client-record.js';
 
 /** How long an unknown client id is remembered, so probes for random ids do not reach the database. */
 const MISS_TTL_MS = 10_000;
 const MISS = Symbol('miss');
+const lookups = cacheCounters('client');
 
 /** A bounded LRU of client records, invalidated through the event bus. */
 export class ClientCache {
@@ -18,6 +20,9 @@ export class ClientCache {
   /** undefined = not cached; null = known not to exist. */
   get(id: string): ClientRecord | null | undefined {
     const entry = this.lru.get(id);
+    // A remembered unknown id is a hit too: it was answered without the database.
+    if (entry === undefined) lookups.miss.value++;
+    else lookups.hit.value++;
     return entry === MISS ? null : entry;
   }
 

@@ -1,5 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { logger } from '../common/logger.js';
+import { loadConfig } from '../config/app-config.js';
+import { serveClusterMetrics } from '../health/cluster-metrics.js';
 import { DRAIN_MESSAGE } from './worker-drain.js';
 
 /** The signal that asks the primary for a rolling restart of its workers. */
@@ -86,9 +88,13 @@ export function runPrimary(count: number, env: Record<string, string>): void {
   };
 
   for (let i = 0; i < count; i++) fork();
+  // The configuration was validated by the caller; read here so main.ts need not pass it on.
+  const config = loadConfig();
+  const metrics = config.metrics.enabled ? serveClusterMetrics(config) : undefined;
   process.on(ROLLING_RESTART_SIGNAL, () => void rollingRestart());
   const stop = (): void => {
     stopping = true;
+    metrics?.close();
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
   };
   process.once('SIGTERM', stop);

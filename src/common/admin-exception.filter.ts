@@ -18,6 +18,7 @@ import { TrustedIssuersErrorCode } from '../trusted-issuers/trusted-issuers.erro
 import { UsersErrorCode } from '../users/users.errors.js';
 import { WebauthnErrorCode } from '../webauthn/webauthn.errors.js';
 import { CommonErrorCode, DomainError, assertUnreachable } from './admin-errors.js';
+import { countAdminError } from '../health/metrics-registry.js';
 import { logger } from './logger.js';
 import { OAuthError } from './oauth-errors.js';
 
@@ -135,6 +136,7 @@ export class AdminExceptionFilter implements ExceptionFilter {
     const req = http.getRequest<Request & { id?: string }>();
     const res = http.getResponse<Response>();
     const body = toBody(exception, req.id);
+    countAdminError(body.code);
     if (exception instanceof BearerChallengeError)
       res.setHeader('WWW-Authenticate', exception.challenge);
     if (!res.headersSent) setRetryAfter(res, exception);

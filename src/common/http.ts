@@ -8,6 +8,8 @@ import {
   type OAuthError,
 } from './oauth-errors.js';
 import { logger } from './logger.js';
+import { countOAuthError } from '../health/metrics-registry.js';
+import { routeLabel } from '../health/request-metrics.js';
 
 /** Parameters of a form body: one value each, or the names that came more than once. */
 export interface FormParams {
@@ -167,11 +169,19 @@ export function sendOAuthError(req: RawRequest, res: RawResponse, err: unknown):
     res.destroy();
     return;
   }
+  countOAuthError(routeLabel(req, pathOf(req)), oauthError.error);
   for (const [name, value] of Object.entries(oauthError.headers())) res.setHeader(name, value);
   sendJson(res, oauthError.status, {
     error: oauthError.error,
     error_description: safeDescription(oauthError.description),
   });
+}
+
+/** The request's path without its query string. */
+function pathOf(req: RawRequest): string {
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 const MAX_DESCRIPTION_LENGTH = 200;

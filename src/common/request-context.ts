@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { NextFunction } from 'express';
 import type { RawRequest, RawResponse } from './http.js';
 import { logger } from './logger.js';
+import { observeRequest, requestMetricsEnabled, routeLabel } from '../health/request-metrics.js';
 
 const INCOMING_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** User agents are attacker-chosen: keep what is stored about them bounded. */
@@ -51,7 +52,8 @@ export function currentRequest(): RequestContextStore | undefined {
 
 /**
  * Gives every request an id (a sane incoming X-Request-Id is kept), returns it in the response,
- * and writes one access-log line when the response finishes. The path is logged without its
+ * and, when the response finishes, records its duration (one clock read at each end, one
+ * histogram observation) and writes one access-log line. The path is logged without its
  * query string, which can carry codes and tokens.
  */
 export function requestContext(req: RawRequest, res: RawResponse, next: NextFunction): void {
@@ -67,22 +69,34 @@ export function runInRequestContext<T>(req: RawRequest, res: RawResponse, serve:
   const id = typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
   req.id = id;
   res.setHeader('X-Request-Id', id);
-  if (logger.isLevelEnabled('info')) logWhenFinished(req, res, id);
+  const log = logger.isLevelEnabled('info');
+  const measure = requestMetricsEnabled();
+  if (log || measure) whenFinished(req, res, id, log, measure);
   return storage.run(new LazyRequestContext(id, req), serve);
 }
 
-function logWhenFinished(req: RawRequest, res: RawResponse, id: string): void {
+function whenFinished(
+  req: RawRequest,
+  res: RawResponse,
+  id: string,
+  log: boolean,
+  measure: boolean,
+): void {
   const started = process.hrtime.bigint();
   res.once('finish', () => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const url = req.url ?? '';
     const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (measure) observeRequest(routeLabel(req, path), req.method, res.statusCode, seconds);
+    if (!log) return;
     logger.info(
       {
         reqId: id,
         method: req.method,
-        path: redactPath(query === -1 ? url : url.slice(0, query)),
+        path: redactPath(path),
         status: res.statusCode,
-        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        ms: seconds * 1e3,
         ip: req.ip,
       },
       'request',

@@ -6,6 +6,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { AppConfig } from '../config/app-config.js';
+import { cacheCounters } from '../health/metrics-registry.js';
 import { classifyAddress } from './ip-ranges.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -50,6 +51,8 @@ export interface FetchOptions {
 export const MAX_BODY_BYTES = 5 * 1024;
 const TIMEOUT_MS = 5_000;
 const CACHE_ENTRIES = 10_000;
+/** Fetched documents (CIMD, jwks_uri) reused while fresh. */
+const fetchLookups = cacheCounters('fetch');
 
 /**
  * The one outbound HTTP GET for URLs that outsiders choose (CIMD documents, jwks_uri). It
@@ -76,7 +79,11 @@ export class SafeFetcher {
   fetchJson(url: string, options: FetchOptions = {}): Promise<FetchedJson> {
     if (!options.fresh) {
       const cached = this.cache.get(url);
-      if (cached && cached.expiresAt > Date.now()) return Promise.resolve(cached);
+      if (cached && cached.expiresAt > Date.now()) {
+        fetchLookups.hit.value++;
+        return Promise.resolve(cached);
+      }
+      fetchLookups.miss.value++;
     }
     const pending = this.inFlight.get(url);
     if (pending) return pending;

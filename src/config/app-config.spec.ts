@@ -207,6 +207,14 @@ describe(AppConfig.name, () => {
       ).toBe(4);
     });
 
+    it('serves metrics without a token by default, on 9464 for a cluster', () => {
+      expect(sut({}).metrics).toEqual({ enabled: true, token: null, clusterPort: 9464 });
+      expect(
+        sut({ METRICS_ENABLED: 'false', METRICS_TOKEN: 'a'.repeat(16), METRICS_PORT: '9100' })
+          .metrics,
+      ).toEqual({ enabled: false, token: 'a'.repeat(16), clusterPort: 9100 });
+    });
+
     it('runs one worker per core in production on PostgreSQL', () => {
       const config = sut({
         NODE_ENV: 'production',
@@ -258,6 +266,12 @@ describe(AppConfig.name, () => {
       ['CLIENT_AUTH_LOCK_SECONDS', { CLIENT_AUTH_LOCK_SECONDS: '0' }],
       ['PASSKEY_LOCK_SECONDS', { PASSKEY_LOCK_SECONDS: '1.5' }],
       ['BRUTE_FORCE_MAX_DELAY_MS', { BRUTE_FORCE_MAX_DELAY_MS: '60000' }],
+      ['METRICS_ENABLED', { METRICS_ENABLED: 'yes' }],
+      ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
+      ['METRICS_TOKEN', { METRICS_TOKEN: 'has a space in the token' }],
+      ['METRICS_PORT', { METRICS_PORT: '0' }],
+      ['METRICS_PORT', { METRICS_PORT: '9464x' }],
+      ['METRICS_PORT', { WORKERS: '2', DATABASE_URL, PORT: '9000', METRICS_PORT: '9000' }],
     ])('stops on a bad %s (%j) with a message that names it', (name, env) => {
       const error = configErrorOf(() => sut(env));
 

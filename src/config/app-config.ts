@@ -121,6 +121,14 @@ export class AppConfig {
     /** Days audit events are kept; 0 keeps them forever. */
     retentionDays: number;
   };
+  /** Prometheus metrics (src/health). */
+  metrics: {
+    enabled: boolean;
+    /** Bearer token a scrape must present (compared in constant time); null = none. */
+    token: string | null;
+    /** Cluster mode: the primary's port for the metrics of all workers, summed. */
+    clusterPort: number;
+  };
   webauthn: {
     rpId: string;
     rpName: string;
@@ -238,6 +246,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     maxDelayMs: raw.BRUTE_FORCE_MAX_DELAY_MS ?? 2000,
   };
   config.audit = { retentionDays: raw.AUDIT_RETENTION_DAYS ?? 365 };
+  config.metrics = {
+    enabled: (raw.METRICS_ENABLED ?? 'true') === 'true',
+    token: raw.METRICS_TOKEN ?? null,
+    clusterPort: raw.METRICS_PORT ?? 9464,
+  };
+  if (config.workers > 1 && config.metrics.enabled && config.metrics.clusterPort === port) {
+    throw new ConfigError('METRICS_PORT: must differ from PORT');
+  }
   const issuerUrl = new URL(config.issuer);
   config.webauthn = {
     rpId: raw.RP_ID ?? issuerUrl.hostname,

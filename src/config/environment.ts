@@ -374,6 +374,26 @@ export class EnvironmentVariables {
   @Max(36500)
   AUDIT_RETENTION_DAYS?: number;
 
+  /** Serve Prometheus metrics at /metrics (and, with WORKERS > 1, on METRICS_PORT). */
+  @IsOptional()
+  @IsIn(['true', 'false'])
+  METRICS_ENABLED?: string;
+
+  /** A bearer token every scrape of /metrics must present; unset, /metrics is open. */
+  @IsOptional()
+  @Matches(/^[\x21-\x7e]{16,512}$/, {
+    message: 'must be 16 to 512 visible ASCII characters without spaces',
+  })
+  METRICS_TOKEN?: string;
+
+  /** Cluster mode (WORKERS > 1): the port where the primary serves every worker's metrics, summed. */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(65535)
+  METRICS_PORT?: number;
+
   /**
    * Hosts (host or host:port, comma-separated) that outbound fetches of CIMD documents and
    * jwks_uri may reach without the public-address check, and over http. For tests and internal

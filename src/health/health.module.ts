@@ -1,5 +1,13 @@
 import { Module } from '@nestjs/common';
+import { AuditModule } from '../audit/audit.module.js';
 import { HealthController } from './health.controller.js';
+import { MetricsAccessGuard } from './metrics-access.guard.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsService } from './metrics.service.js';
 
-@Module({ controllers: [HealthController] })
+@Module({
+  imports: [AuditModule],
+  controllers: [HealthController, MetricsController],
+  providers: [MetricsService, MetricsAccessGuard],
+})
 export class HealthModule {}

@@ -3,6 +3,7 @@ import { AppConfig } from '../config/app-config.js';
 import { sendJson, type RawRequest, type RawResponse } from '../common/http.js';
 import type { ProtocolEndpoint } from '../common/protocol-endpoint.js';
 import { ROUTES } from '../common/routes.js';
+import { tokensIssued } from '../health/metrics-registry.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { AccessTokensService } from '../tokens/access-tokens.service.js';
 import { addressOf } from '../rate-limits/client-address.js';
@@ -10,6 +11,8 @@ import { RateLimiter } from '../rate-limits/rate-limiter.service.js';
 
 export const ANONYMOUS_CLIENT_ID = 'anonymous';
 export const ANONYMOUS_SCOPE = 'anonymous';
+/** Not a grant type of the token endpoint: the label says which endpoint issued the token. */
+const issuedCounter = tokensIssued.cell({ grant_type: 'anonymous', client_type: 'none' });
 
 /**
  * POST /oauth/anonymous: a short-lived access token for a visitor who has not signed in, bound
@@ -44,6 +47,7 @@ export class AnonymousEndpoint implements ProtocolEndpoint {
       ttlSeconds: this.config.sessions.anonymousTokenTtlSeconds,
       sid: session.id,
     });
+    issuedCounter.value++;
     sendJson(res, 200, {
       access_token: issued.token,
       token_type: 'Bearer',

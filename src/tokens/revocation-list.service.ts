@@ -2,10 +2,13 @@ import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nest
 import { DataSource } from 'typeorm';
 import { EventBus } from '../database/event-bus.service.js';
 import { logger } from '../common/logger.js';
+import { cacheCounters } from '../health/metrics-registry.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 /** `jti exp` lines per notification: well under PostgreSQL's 8000-byte NOTIFY payload limit. */
 const NOTIFY_BATCH = 100;
+/** The whole list is in memory: a hit is a revoked token presented, a miss a live one. */
+const lookups = cacheCounters('revocation_list');
 
 /**
  * Revoked access-token ids. Persisted until the token's `exp` and mirrored in memory in every
@@ -44,7 +47,10 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
   }
 
   isRevoked(jti: string): boolean {
-    return this.revoked.has(jti);
+    const revoked = this.revoked.has(jti);
+    if (revoked) lookups.hit.value++;
+    else lookups.miss.value++;
+    return revoked;
   }
 
   async revoke(jti: string, exp: number): Promise<void> {

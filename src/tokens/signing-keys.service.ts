@@ -15,6 +15,7 @@ import { EventBus } from '../database/event-bus.service.js';
 import { returnedRows } from '../database/query-result.js';
 import { logger } from '../common/logger.js';
 import { prebuild, type PrebuiltDocument } from '../common/documents.js';
+import { cacheCounters } from '../health/metrics-registry.js';
 import { MAX_RESOURCE_TOKEN_TTL_SECONDS } from '../resources/resource-server.js';
 import { SigningKeyEntity, type KeyState, type KeyUse } from './entities/signing-key.entity.js';
 import { decryptPrivateKey, encryptPrivateKey, resolveMasterKey } from './key-encryption.js';
@@ -50,6 +51,8 @@ const MAX_TIMER_MS = 60_000;
 /** After a failed promotion or reload: soon, so a pending key does not wait a whole minute. */
 const RETRY_MS = 1_000;
 const USES: KeyUse[] = ['access_token', 'id_token'];
+/** Every published key is in memory: a miss is a token naming a kid this server does not know. */
+const keyLookups = cacheCounters('signing_keys');
 
 /**
  * Signing keys: pending → active → retired. Pending keys are published before they sign, and
@@ -95,7 +98,10 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
 
   /** A published key by id, for verifying tokens this server issued. */
   publicKey(kid: string): PublicKeyEntry | undefined {
-    return this.published.get(kid);
+    const key = this.published.get(kid);
+    if (key === undefined) keyLookups.miss.value++;
+    else keyLookups.hit.value++;
+    return key;
   }
 
   jwks(): PrebuiltDocument {

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createTestDatabase, dropTestDatabase } from '../utils/database.js';
+import { parseExposition, valueOf, type Sample } from '../utils/prometheus.js';
 import {
   HIGH_LIMITS,
   basicAuth,
@@ -26,6 +27,7 @@ describe('cluster mode', () => {
   let baseUrl = '';
   let admin: TestClient;
   let output = '';
+  let metricsUrl = '';
 
   /** PIDs of the primary's worker processes. */
   function workers(): number[] {
@@ -86,6 +88,8 @@ describe('cluster mode', () => {
     databaseName = database.name;
     const port = await freePort();
     baseUrl = `http://127.0.0.1:${port}`;
+    const metricsPort = await freePort();
+    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     const env = {
       PATH: process.env.PATH ?? '',
       DATABASE_URL: database.url,
@@ -94,6 +98,7 @@ describe('cluster mode', () => {
       HOST: '127.0.0.1',
       PORT: String(port),
       WORKERS: '2',
+      METRICS_PORT: String(metricsPort),
       LOG_LEVEL: 'warn',
       ...HIGH_LIMITS,
     };
@@ -132,6 +137,37 @@ describe('cluster mode', () => {
     }
     if (databaseName) await dropTestDatabase(databaseName);
   }, 30_000);
+
+  it("serves the sum of every worker's metrics on METRICS_PORT", async () => {
+    const issued = (samples: Sample[]) =>
+      valueOf(samples, 'latchkey_tokens_issued_total', {
+        grant_type: 'client_credentials',
+        client_type: 'service_account',
+      });
+    const scrape = async (url: string) => {
+      const response = await fetch(url);
+      expect(response.status).toBe(200);
+      return parseExposition(await response.text());
+    };
+    const before = issued(await scrape(metricsUrl));
+
+    // New connections: the primary hands them to the workers in turn.
+    const body = new URLSearchParams({
+      grant_type: 'client_credentials',
+      scope: 'admin',
+      resource: `${baseUrl}/admin`,
+    }).toString();
+    for (let i = 0; i < 8; i++) {
+      expect((await postOnNewConnection('/oauth/token', body)).status).toBe(200);
+    }
+
+    const total = issued(await scrape(metricsUrl));
+    expect(total - before).toBe(8);
+    // The service port's /metrics is the one worker that answered: only part of the sum.
+    const oneWorker = issued(await scrape(`${baseUrl}/metrics`));
+    expect(oneWorker).toBeGreaterThan(0);
+    expect(oneWorker).toBeLessThan(total);
+  }, 20_000);
 
   it('replaces every worker on SIGUSR2 without failing a request', async () => {
     const before = workers();

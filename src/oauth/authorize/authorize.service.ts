@@ -11,6 +11,8 @@ import {
   undefinedScopes,
   type ResourceServer,
 } from '../../resources/resource-server.js';
+import { ROUTES } from '../../common/routes.js';
+import { countOAuthError } from '../../health/metrics-registry.js';
 import { ResourcesService } from '../../resources/resources.service.js';
 import type { SessionRecord } from '../../sessions/session-record.js';
 import { SessionsService } from '../../sessions/sessions.service.js';
@@ -105,7 +107,11 @@ export class AuthorizeService {
           : null;
       client = checkClientAndRedirect(params, record);
     } catch (err) {
-      if (err instanceof UntrustedAuthorizeError) return errorPage(400, err.title, err.description);
+      if (err instanceof UntrustedAuthorizeError) {
+        // No RFC code reaches anyone here; the page is what invalid_request would have said.
+        countOAuthError(endpointOf(decided), 'invalid_request');
+        return errorPage(400, err.title, err.description);
+      }
       throw err;
     }
     // From here on the redirect URI is trusted: errors go back to the client (RFC 6749 §4.1.2.1).
@@ -115,6 +121,7 @@ export class AuthorizeService {
       return await this.decideFor(request, headers, decided);
     } catch (err) {
       if (err instanceof AuthorizeError) {
+        countOAuthError(endpointOf(decided), err.error);
         return this.redirect(client.redirectUri, {
           error: err.error,
           error_description: err.description,
@@ -314,4 +321,9 @@ function sameOriginPost(headers: IncomingHttpHeaders, ownOrigin: string): boolea
   if (origin !== undefined && origin !== 'null' && origin !== ownOrigin) return false;
   const site = headers['sec-fetch-site'];
   return site === undefined || site === 'same-origin';
+}
+
+/** The endpoint an error answered: the authorization request itself, or the consent decision. */
+function endpointOf(decided: object | null): string {
+  return decided === null ? ROUTES.authorize : ROUTES.authorizeDecision;
 }
