@@ -8,6 +8,7 @@ import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DiscoveryModule } from './discovery/discovery.module.js';
 import { HealthModule } from './health/health.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
 import { RateLimitsModule } from './rate-limits/rate-limits.module.js';
 import { ResourcesModule } from './resources/resources.module.js';
@@ -41,6 +42,7 @@ export class AppModule {
         HealthModule,
         BootstrapModule,
         AuditAdminModule,
+        LifecycleModule,
       ],
     };
   }

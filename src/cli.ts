@@ -6,6 +6,7 @@ import { loadConfig, type AppConfig } from './config/app-config.js';
 import { ConfigError } from './config/environment.js';
 import { configureLogger } from './common/logger.js';
 import { openDataSource, runMigrations } from './database/data-source.js';
+import { ExpiredDataCleanupService } from './lifecycle/expired-data-cleanup.service.js';
 import { SigningKeysService } from './tokens/signing-keys.service.js';
 
 const USAGE = `usage: npm run cli -- <command>
@@ -14,6 +15,7 @@ commands:
   migrate                             run pending database migrations
   bootstrap [--json] [--rotate-secret] create the admin client and first admin user (once), print them
   keys rotate                         add pending signing keys; they sign after the promotion delay
+  cleanup                             delete expired codes, tokens, sessions and challenges now
 `;
 
 async function run(argv: string[]): Promise<number> {
@@ -28,6 +30,9 @@ async function run(argv: string[]): Promise<number> {
       return bootstrap(config, rest);
     case 'keys':
       if (rest[0] === 'rotate' && rest.length === 1) return rotateKeys(config);
+      break;
+    case 'cleanup':
+      if (rest.length === 0) return cleanup(config);
       break;
     default:
       break;
@@ -73,6 +78,15 @@ async function rotateKeys(config: AppConfig): Promise<number> {
   return withContext(config, async (get) => {
     const keys = await get(SigningKeysService).rotate('cli');
     process.stdout.write(JSON.stringify({ rotated: keys }, null, 2) + '\n');
+    return 0;
+  });
+}
+
+/** One run of the expired-data cleanup job, as JSON: `done` with counts per table, or `skipped`. */
+async function cleanup(config: AppConfig): Promise<number> {
+  return withContext(config, async (get) => {
+    const result = await get(ExpiredDataCleanupService).removeExpired();
+    process.stdout.write(JSON.stringify(result) + '\n');
     return 0;
   });
 }

@@ -1,4 +1,4 @@
-import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import {
   createLocalJWKSet,
   decodeJwt,
@@ -9,7 +9,6 @@ import {
 } from 'jose';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
-import { logger } from '../common/logger.js';
 import { ROUTES } from '../common/routes.js';
 import { FetchRefused, SafeFetcher } from '../common/safe-fetch.js';
 import { returnedRows } from '../database/query-result.js';
@@ -25,20 +24,19 @@ const MAX_JTI_LENGTH = 256;
 const CLOCK_SKEW_SECONDS = 30;
 /** A jwks_uri is fetched again for an unknown kid at most this often, in ms. */
 const KID_REFETCH_INTERVAL_MS = 60_000;
-const SWEEP_INTERVAL_MS = 60_000;
 
 /** Why an assertion was refused: logged, never shown (every failure is the same invalid_client). */
 export class AssertionRejected extends Error {}
 
 /**
  * private_key_jwt (RFC 7523 §2.2, §3; OIDC Core §9): the client signs a short-lived JWT with a
- * key from its registered `jwks` or `jwks_uri`. Each `jti` is accepted once until `exp`.
+ * key from its registered `jwks` or `jwks_uri`. Each `jti` is accepted once until `exp`; the
+ * expired-data cleanup job (src/lifecycle/) deletes the remembered ids after that.
  */
 @Injectable()
-export class ClientAssertionService implements OnModuleInit, OnApplicationShutdown {
+export class ClientAssertionService {
   private readonly audiences: string[];
   private readonly lastKidRefetch = new Map<string, number>();
-  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -47,15 +45,6 @@ export class ClientAssertionService implements OnModuleInit, OnApplicationShutdo
   ) {
     // RFC 7523 §3 item 3: the issuer identifies the AS; the token endpoint URL is accepted too.
     this.audiences = [config.issuer, `${config.issuer}${ROUTES.token}`];
-  }
-
-  onModuleInit(): void {
-    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
-    this.sweepTimer.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.sweepTimer);
   }
 
   /** The client id the assertion claims to come from (`iss`), before anything is verified. */
@@ -143,14 +132,6 @@ export class ClientAssertionService implements OnModuleInit, OnApplicationShutdo
     );
     if (returnedRows(result).length === 0) {
       throw new AssertionRejected('the assertion jti was already used');
-    }
-  }
-
-  private async sweep(): Promise<void> {
-    try {
-      await this.dataSource.query(`DELETE FROM client_assertion_jtis WHERE expires_at < now()`);
-    } catch (err) {
-      logger.warn({ err }, 'could not sweep expired client assertion ids');
     }
   }
 }

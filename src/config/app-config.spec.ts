@@ -56,6 +56,7 @@ describe(AppConfig.name, () => {
         exchangeMaxDepth: 4,
       });
       expect(config.keys).toEqual({ promotionDelaySeconds: 600 });
+      expect(config.cleanup).toEqual({ intervalSeconds: 300 });
       expect(config.audiences).toEqual({
         admin: 'http://localhost:3000/admin',
         default: 'http://localhost:3000',
@@ -115,6 +116,7 @@ describe(AppConfig.name, () => {
         TRUST_PROXY: '2',
         BODY_READ_TIMEOUT_MS: '2500',
         MIGRATE_ON_START: 'false',
+        CLEANUP_INTERVAL_SECONDS: '0',
       });
 
       expect(config.embedded).toBe(false);
@@ -129,6 +131,7 @@ describe(AppConfig.name, () => {
       expect(config.keys.promotionDelaySeconds).toBe(0);
       expect(config.http.trustProxy).toBe(2);
       expect(config.http.bodyReadTimeoutMs).toBe(2500);
+      expect(config.cleanup.intervalSeconds).toBe(0);
     });
 
     it('passes a trusted proxy list (addresses and CIDR subnets) to express as written', () => {
@@ -272,6 +275,9 @@ describe(AppConfig.name, () => {
       ['METRICS_PORT', { METRICS_PORT: '0' }],
       ['METRICS_PORT', { METRICS_PORT: '9464x' }],
       ['METRICS_PORT', { WORKERS: '2', DATABASE_URL, PORT: '9000', METRICS_PORT: '9000' }],
+      ['CLEANUP_INTERVAL_SECONDS', { CLEANUP_INTERVAL_SECONDS: '-1' }],
+      ['CLEANUP_INTERVAL_SECONDS', { CLEANUP_INTERVAL_SECONDS: '90000' }],
+      ['CLEANUP_INTERVAL_SECONDS', { CLEANUP_INTERVAL_SECONDS: '5m' }],
     ])('stops on a bad %s (%j) with a message that names it', (name, env) => {
       const error = configErrorOf(() => sut(env));
 

@@ -129,6 +129,10 @@ export class AppConfig {
     /** Cluster mode: the primary's port for the metrics of all workers, summed. */
     clusterPort: number;
   };
+  cleanup: {
+    /** Seconds between runs of the expired-data cleanup job; 0 turns it off. */
+    intervalSeconds: number;
+  };
   webauthn: {
     rpId: string;
     rpName: string;
@@ -254,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (config.workers > 1 && config.metrics.enabled && config.metrics.clusterPort === port) {
     throw new ConfigError('METRICS_PORT: must differ from PORT');
   }
+  config.cleanup = { intervalSeconds: raw.CLEANUP_INTERVAL_SECONDS ?? 300 };
   const issuerUrl = new URL(config.issuer);
   config.webauthn = {
     rpId: raw.RP_ID ?? issuerUrl.hostname,

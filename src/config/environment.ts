@@ -395,6 +395,17 @@ export class EnvironmentVariables {
   METRICS_PORT?: number;
 
   /**
+   * Seconds between runs of the job that deletes expired codes, tokens, sessions, challenges and
+   * setup links; 0 turns it off.
+   */
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  @Max(86400)
+  CLEANUP_INTERVAL_SECONDS?: number;
+
+  /**
    * Hosts (host or host:port, comma-separated) that outbound fetches of CIMD documents and
    * jwks_uri may reach without the public-address check, and over http. For tests and internal
    * deployments; empty by default.

@@ -9,6 +9,7 @@ import { GrantResources1796100000000 } from '../../migrations/1796100000000-gran
 import { TokenExchange1796200000000 } from '../../migrations/1796200000000-token-exchange.js';
 import { TrustedIssuers1796300000000 } from '../../migrations/1796300000000-trusted-issuers.js';
 import { AuditTrail1796420000000 } from '../../migrations/1796420000000-audit-trail.js';
+import { ExpiryIndexes1796500000000 } from '../../migrations/1796500000000-expiry-indexes.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   TokenExchange1796200000000,
   TrustedIssuers1796300000000,
   AuditTrail1796420000000,
+  ExpiryIndexes1796500000000,
 ];

@@ -5,14 +5,21 @@ import { logger } from '../common/logger.js';
 import { cacheCounters } from '../health/metrics-registry.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * How long past its `exp` a revoked jti is still remembered, in seconds. Verification accepts a
+ * token up to its clock tolerance (5 s) past `exp`, so forgetting a revocation at `exp` exactly
+ * would let a revoked token through for those seconds.
+ */
+export const REVOCATION_RETAIN_SECONDS = 60;
 /** `jti exp` lines per notification: well under PostgreSQL's 8000-byte NOTIFY payload limit. */
 const NOTIFY_BATCH = 100;
 /** The whole list is in memory: a hit is a revoked token presented, a miss a live one. */
 const lookups = cacheCounters('revocation_list');
 
 /**
- * Revoked access-token ids. Persisted until the token's `exp` and mirrored in memory in every
- * process (NOTIFY), so checking a token needs no database round trip.
+ * Revoked access-token ids. Persisted until the token's `exp` (plus REVOCATION_RETAIN_SECONDS)
+ * and mirrored in memory in every process (NOTIFY), so checking a token needs no database round
+ * trip. The expired-data cleanup job (src/lifecycle/) deletes rows past that, on one node.
  */
 @Injectable()
 export class RevocationListService implements OnModuleInit, OnApplicationShutdown {
@@ -38,7 +45,7 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
       }
     });
     await this.load();
-    this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
 
@@ -63,7 +70,7 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
    */
   async revokeMany(entries: readonly { jti: string; exp: number }[]): Promise<void> {
     const now = Date.now() / 1000;
-    const live = entries.filter((entry) => entry.exp > now);
+    const live = entries.filter((entry) => entry.exp + REVOCATION_RETAIN_SECONDS > now);
     if (live.length === 0) return;
     await this.dataSource.query(
       `INSERT INTO revoked_jtis (jti, expires_at)
@@ -79,24 +86,23 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
 
   private async load(): Promise<void> {
     const rows = await this.dataSource.query<{ jti: string; exp: string }[]>(
-      `SELECT jti, extract(epoch FROM expires_at)::bigint AS exp FROM revoked_jtis WHERE expires_at > now()`,
+      `SELECT jti, extract(epoch FROM expires_at)::bigint AS exp
+       FROM revoked_jtis WHERE expires_at > now() - make_interval(secs => $1)`,
+      [REVOCATION_RETAIN_SECONDS],
     );
     // Merge rather than replace: a revocation notified while the query ran may be missing from
     // its rows, and revocations are never undone (the sweep drops them once expired).
     for (const row of rows) this.revoked.set(row.jti, Number(row.exp));
   }
 
-  /** Forgets expired entries in memory and deletes them from the table. */
-  private async sweep(): Promise<void> {
+  /**
+   * Forgets entries no verifier would accept any more, in memory only: the table's rows are
+   * deleted by the cleanup job, once for the cluster rather than by every process.
+   */
+  private sweep(): void {
     const now = Date.now() / 1000;
-    for (const [jti, exp] of this.revoked) if (exp < now) this.revoked.delete(jti);
-    try {
-      await this.dataSource.query(
-        `DELETE FROM revoked_jtis WHERE jti IN (
-           SELECT jti FROM revoked_jtis WHERE expires_at < now() LIMIT 1000)`,
-      );
-    } catch (err) {
-      logger.warn({ err }, 'revocation sweep failed');
+    for (const [jti, exp] of this.revoked) {
+      if (exp + REVOCATION_RETAIN_SECONDS < now) this.revoked.delete(jti);
     }
   }
 }

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { returnedRows } from '../database/query-result.js';
 import { logger } from '../common/logger.js';
-import { RevocationListService } from './revocation-list.service.js';
+import { REVOCATION_RETAIN_SECONDS, RevocationListService } from './revocation-list.service.js';
 
 export interface CreateTokenFamily {
   clientId: string;
@@ -129,8 +129,8 @@ export class TokenFamiliesService {
       `SELECT t.jti, extract(epoch FROM t.expires_at)::bigint AS exp
        FROM family_access_tokens t
        WHERE t.family_id IN (SELECT id FROM token_families WHERE ${condition})
-         AND t.expires_at > now()`,
-      values,
+         AND t.expires_at > now() - make_interval(secs => $${values.length + 1})`,
+      [...values, REVOCATION_RETAIN_SECONDS],
     );
     await this.revocations.revokeMany(
       tokens.map((row) => ({ jti: row.jti, exp: Number(row.exp) })),

@@ -16,7 +16,10 @@ export interface ChallengeRow {
   origin: string;
 }
 
-/** One row per WebAuthn ceremony, used at most once, within config.webauthn.challengeTtlSeconds. */
+/**
+ * One row per WebAuthn ceremony, used at most once, within config.webauthn.challengeTtlSeconds.
+ * Spent and expired rows are deleted by the expired-data cleanup job (src/lifecycle/).
+ */
 @Injectable()
 export class ChallengesService {
   constructor(
@@ -60,13 +63,6 @@ export class ChallengesService {
     const [row] = returnedRows<ChallengeRow>(rows);
     if (row === undefined) throw invalid();
     return row;
-  }
-
-  /** Housekeeping: spent and expired ceremonies have no further use. */
-  async purgeExpired(): Promise<void> {
-    await this.dataSource.query(
-      `DELETE FROM webauthn_challenges WHERE expires_at < now() - interval '1 hour'`,
-    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -40,7 +40,6 @@ export interface CeremonyEnd<Result> {
 }
 
 const TRANSPORTS = new Set(['ble', 'cable', 'hybrid', 'internal', 'nfc', 'smart-card', 'usb']);
-const PURGE_INTERVAL_MS = 10 * 60_000;
 /** RFC 8176 §2: proof of a WebAuthn key, with user verification ("user"). */
 const PASSKEY_AMR = ['webauthn', 'user'];
 
@@ -50,9 +49,7 @@ const PASSKEY_AMR = ['webauthn', 'user'];
  * a ceremony cannot be completed from another browser (login CSRF).
  */
 @Injectable()
-export class WebauthnService implements OnModuleInit, OnApplicationShutdown {
-  private purgeTimer: NodeJS.Timeout | undefined;
-
+export class WebauthnService {
   constructor(
     private readonly config: AppConfig,
     private readonly challenges: ChallengesService,
@@ -64,19 +61,6 @@ export class WebauthnService implements OnModuleInit, OnApplicationShutdown {
     private readonly lockout: PasskeyLockout,
     private readonly dataSource: DataSource,
   ) {}
-
-  onModuleInit(): void {
-    this.purgeTimer = setInterval(() => {
-      this.challenges.purgeExpired().catch((err: unknown) => {
-        logger.warn({ err }, 'could not purge expired webauthn challenges');
-      });
-    }, PURGE_INTERVAL_MS);
-    this.purgeTimer.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.purgeTimer);
-  }
 
   get ceremonyCookieName(): string {
     return this.config.sessions.secureCookie ? '__Secure-lk_webauthn' : 'lk_webauthn';

@@ -249,11 +249,31 @@ describe('the CLI', () => {
     expect(rows.filter((row) => row.state === 'active')).toHaveLength(2);
   }, 60_000);
 
+  it('cleanup deletes expired rows once and prints the counts as JSON', async () => {
+    const { url, env } = await freshEnvironment();
+    expect((await runCli(['migrate'], env)).code).toBe(0);
+    await query(
+      url,
+      `INSERT INTO revoked_jtis (jti, expires_at) VALUES
+         ('expired', now() - interval '1 day'), ('live', now() + interval '1 hour')`,
+    );
+
+    const result = await runCli(['cleanup'], { ...env, LOG_LEVEL: 'info' });
+
+    expect(result.code).toBe(0);
+    const output = JSON.parse(result.stdout) as { status: string; removed: Record<string, number> };
+    expect(output.status).toBe('done');
+    expect(output.removed).toMatchObject({ revoked_jtis: 1, sessions: 0, token_families: 0 });
+    const rows = await query<{ jti: string }>(url, `SELECT jti FROM revoked_jtis`);
+    expect(rows).toEqual([{ jti: 'live' }]);
+  }, 60_000);
+
   it.each([
     ['an unknown command', ['frobnicate']],
     ['no command', []],
     ['keys without rotate', ['keys']],
     ['keys rotate with extra words', ['keys', 'rotate', 'now']],
+    ['cleanup with extra words', ['cleanup', 'now']],
     ['an unknown bootstrap option', ['bootstrap', '--force']],
   ])(
     'answers %s with exit code 2 and the usage, and touches nothing',
