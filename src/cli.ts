@@ -15,6 +15,7 @@ commands:
   migrate                             run pending database migrations
   bootstrap [--json] [--rotate-secret] create the admin client and first admin user (once), print them
   keys rotate                         add pending signing keys; they sign after the promotion delay
+  keys revoke <kid>                   revoke a signing key now (compromise); an active one is replaced
   cleanup                             delete expired codes, tokens, sessions and challenges now
 `;
 
@@ -30,6 +31,7 @@ async function run(argv: string[]): Promise<number> {
       return bootstrap(config, rest);
     case 'keys':
       if (rest[0] === 'rotate' && rest.length === 1) return rotateKeys(config);
+      if (rest[0] === 'revoke' && rest.length === 2) return revokeKey(config, rest[1]);
       break;
     case 'cleanup':
       if (rest.length === 0) return cleanup(config);
@@ -78,6 +80,14 @@ async function rotateKeys(config: AppConfig): Promise<number> {
   return withContext(config, async (get) => {
     const keys = await get(SigningKeysService).rotate('cli');
     process.stdout.write(JSON.stringify({ rotated: keys }, null, 2) + '\n');
+    return 0;
+  });
+}
+
+async function revokeKey(config: AppConfig, kid: string): Promise<number> {
+  return withContext(config, async (get) => {
+    const { revoked, replacement } = await get(SigningKeysService).revoke(kid, 'cli');
+    process.stdout.write(JSON.stringify({ revoked, replacement }, null, 2) + '\n');
     return 0;
   });
 }

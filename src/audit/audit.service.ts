@@ -24,6 +24,8 @@ export type AuditEventType =
   | 'consent.granted'
   | 'consent.revoked'
   | 'key.rotated'
+  | 'key.revoked'
+  | 'client.tokens_revoked'
   | 'client.created'
   | 'client.updated'
   | 'client.deleted'

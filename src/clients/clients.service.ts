@@ -10,6 +10,7 @@ import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
 import { logger } from '../common/logger.js';
 import { EventBus } from '../database/event-bus.service.js';
 import { insertIfAbsent } from '../database/query-result.js';
+import { AccessTokensService } from '../tokens/access-tokens.service.js';
 import { CimdResolver } from './cimd-resolver.js';
 import { ClientCache } from './client-cache.js';
 import { checkClientMetadata, type ClientMetadata } from './client-metadata.js';
@@ -48,6 +49,7 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     private readonly bus: EventBus,
     private readonly cimd: CimdResolver,
     private readonly audit: AuditService,
+    private readonly accessTokens: AccessTokensService,
   ) {
     this.cache = new ClientCache(config.clients.cacheSize);
   }
@@ -217,6 +219,9 @@ export class ClientsService implements OnModuleInit, OnApplicationShutdown {
     const result = existing ? await this.clients.delete({ id }) : null;
     if (!existing || !result?.affected) throw notFound();
     await this.bus.publish('clients', id);
+    // Its refresh tokens went with it (cascade); its access tokens die everywhere, not only at
+    // introspection, which also checks that the client exists.
+    await this.accessTokens.revokeAllForClient(id);
     this.audit.record({
       type: 'client.deleted',
       clientId: id,

@@ -15,6 +15,7 @@ import {
 import { ROUTES } from '../common/routes.js';
 import { EventBus } from '../database/event-bus.service.js';
 import { returnedRows } from '../database/query-result.js';
+import { AccessTokensService } from '../tokens/access-tokens.service.js';
 import { ClientEntity, type TokenEndpointAuthMethod } from './entities/client.entity.js';
 import { RegistrationInitialAccessTokensService } from './registration-initial-access-tokens.service.js';
 import { parseRegistrationMetadata, type RegistrationMetadata } from './registration-metadata.js';
@@ -41,6 +42,7 @@ export class RegistrationService {
     private readonly initialAccessTokens: RegistrationInitialAccessTokensService,
     private readonly bus: EventBus,
     private readonly audit: AuditService,
+    private readonly accessTokens: AccessTokensService,
   ) {}
 
   /**
@@ -170,6 +172,7 @@ export class RegistrationService {
       .execute();
     if (!result.affected) throw new InvalidToken(RAT_INVALID);
     await this.bus.publish('clients', clientId);
+    await this.accessTokens.revokeAllForClient(clientId);
     this.audit.record({ type: 'client.registration_deleted', clientId });
   }
 

@@ -51,6 +51,7 @@ export function statusOf(code: AdminErrorCode): number {
     case CommonErrorCode.NotFound:
     case ClientsErrorCode.ClientNotFound:
     case ClientsErrorCode.InitialAccessTokenNotFound:
+    case TokensErrorCode.KeyNotFound:
       return HttpStatus.NOT_FOUND;
     case ClientsErrorCode.ClientIdTaken:
       return HttpStatus.CONFLICT;

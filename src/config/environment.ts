@@ -386,6 +386,22 @@ export class EnvironmentVariables {
   })
   METRICS_TOKEN?: string;
 
+  /**
+   * OpenTelemetry (src/tracing.ts reads these before anything else loads; they are validated
+   * here too, so a malformed one stops the start with its name).
+   */
+  @IsOptional()
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  @IsOptional()
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an http:// or https:// URL' })
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+
+  @IsOptional()
+  @Matches(/^[\x20-\x7e]{1,128}$/, { message: 'must be 1 to 128 printable ASCII characters' })
+  OTEL_SERVICE_NAME?: string;
+
   /** Cluster mode (WORKERS > 1): the port where the primary serves every worker's metrics, summed. */
   @IsOptional()
   @Type(() => Number)

@@ -6,7 +6,7 @@ import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
 
 export type BusTopic =
-  'clients' | 'keys' | 'revoked_jti' | 'roles' | 'resources' | 'trusted_issuers';
+  'clients' | 'keys' | 'revoked_jti' | 'revoked_client' | 'roles' | 'resources' | 'trusted_issuers';
 type Handler = (data: string) => void;
 
 const CHANNEL = 'latchkey_events';

@@ -10,6 +10,7 @@ import { TokenExchange1796200000000 } from '../../migrations/1796200000000-token
 import { TrustedIssuers1796300000000 } from '../../migrations/1796300000000-trusted-issuers.js';
 import { AuditTrail1796420000000 } from '../../migrations/1796420000000-audit-trail.js';
 import { ExpiryIndexes1796500000000 } from '../../migrations/1796500000000-expiry-indexes.js';
+import { IncidentResponse1796600000000 } from '../../migrations/1796600000000-incident-response.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   TrustedIssuers1796300000000,
   AuditTrail1796420000000,
   ExpiryIndexes1796500000000,
+  IncidentResponse1796600000000,
 ];

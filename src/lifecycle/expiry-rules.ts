@@ -7,6 +7,7 @@ export const CLEANED = [
   'authorization_codes',
   'family_access_tokens',
   'revoked_jtis',
+  'client_token_revocations',
   'client_assertion_jtis',
   'webauthn_challenges',
   'setup_tokens',
@@ -185,6 +186,13 @@ export const EXPIRY_RULES: readonly ExpiryRule[] = [
   ),
   // A revoked jti past its token's exp: verification refuses the token as expired by then.
   expiredRows({ table: 'revoked_jtis', key: ['jti'], where: PAST_GRACE, params: grace }),
+  // A client's cutoff past the expiry of the last token it covers (admin revoke-tokens, delete).
+  expiredRows({
+    table: 'client_token_revocations',
+    key: ['client_id'],
+    where: PAST_GRACE,
+    params: grace,
+  }),
   // RFC 7523 §3: a jti only needs remembering while its assertion could still be accepted.
   expiredRows({
     table: 'client_assertion_jtis',

@@ -17,6 +17,8 @@ import { ConsentsService } from './authorize/consents.service.js';
 import { EndSessionController } from './logout/logout.controller.js';
 import { LogoutService } from './logout/logout.service.js';
 import { AnonymousEndpoint } from './anonymous.endpoint.js';
+import { ClientRevocationAdminController } from './client-revocation-admin.controller.js';
+import { ClientRevocationService } from './client-revocation.service.js';
 import { AuthorizationCodeGrant } from './grants/authorization-code.grant.js';
 import { ClientCredentialsGrant } from './grants/client-credentials.grant.js';
 import { GrantRegistry } from './grants/grant-registry.js';
@@ -40,8 +42,14 @@ import { UserInfoEndpoint } from './userinfo.endpoint.js';
     ViewsModule,
     AuditModule,
   ],
-  controllers: [AuthorizeController, EndSessionController, ConsentsAdminController],
+  controllers: [
+    AuthorizeController,
+    EndSessionController,
+    ConsentsAdminController,
+    ClientRevocationAdminController,
+  ],
   providers: [
+    ClientRevocationService,
     AuthorizeService,
     AuthorizePages,
     ConsentCsrf,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { errors as joseErrors } from 'jose';
 import { AppConfig } from '../config/app-config.js';
 import { randomId } from '../common/crypto.js';
+import { MAX_RESOURCE_TOKEN_TTL_SECONDS } from '../resources/resource-server.js';
 import { RevocationListService } from './revocation-list.service.js';
 import { LRUCache } from 'lru-cache';
 import {
@@ -148,13 +149,32 @@ export class AccessTokensService {
     if (typeof claims.jti !== 'string' || typeof claims.client_id !== 'string') {
       throw new AccessTokenRejected('malformed');
     }
-    if (this.revocations.isRevoked(claims.jti)) throw new AccessTokenRejected('revoked');
+    if (
+      this.revocations.isRevoked(claims.jti) ||
+      this.revocations.isRevokedForClient(claims.client_id, claims.iat)
+    ) {
+      throw new AccessTokenRejected('revoked');
+    }
     return claims;
   }
 
   /** Adds the token's `jti` to the revocation list until its `exp`. */
   async revoke(claims: AccessTokenClaims): Promise<void> {
     await this.revocations.revoke(claims.jti, claims.exp);
+  }
+
+  /**
+   * Revokes every access token issued to the client up to now (a compromised or deleted
+   * client), on every node. Returns the cutoff: tokens with an `iat` at or before it are dead.
+   */
+  async revokeAllForClient(clientId: string): Promise<Date> {
+    const t = this.config.tokens;
+    const longest = Math.max(
+      t.accessTokenTtlSeconds,
+      this.config.sessions.anonymousTokenTtlSeconds,
+      MAX_RESOURCE_TOKEN_TTL_SECONDS,
+    );
+    return new Date((await this.revocations.revokeClient(clientId, longest)) * 1000);
   }
 
   /**

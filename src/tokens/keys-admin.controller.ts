@@ -1,7 +1,7 @@
-import { Controller, Get, HttpCode, Post } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminApi } from '../auth-guards/auth-guards.decorators.js';
-import { KeyListResponseDto } from './dto/key-response.dto.js';
+import { KeyListResponseDto, KeyRevocationResponseDto } from './dto/key-response.dto.js';
 import { KeysAdminService } from './keys-admin.service.js';
 
 @ApiTags('keys')
@@ -25,5 +25,17 @@ export class KeysAdminController {
   @ApiOkResponse({ type: KeyListResponseDto })
   rotate(): Promise<KeyListResponseDto> {
     return this.keys.rotate();
+  }
+
+  @Post(':kid/revoke')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Revoke a signing key now (compromise): it leaves the JWKS and its tokens stop verifying; an active key is replaced first',
+  })
+  @ApiOkResponse({ type: KeyRevocationResponseDto })
+  @ApiNotFoundResponse({ description: 'key_not_found' })
+  revoke(@Param('kid') kid: string): Promise<KeyRevocationResponseDto> {
+    return this.keys.revoke(kid);
   }
 }

@@ -1,5 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import type { KeyListResponseDto, KeyResponseDto } from './dto/key-response.dto.js';
+import type {
+  KeyListResponseDto,
+  KeyResponseDto,
+  KeyRevocationResponseDto,
+} from './dto/key-response.dto.js';
 import { SigningKeysService, type KeySummary } from './signing-keys.service.js';
 
 /** Maps signing-key state to the admin API's shapes. */
@@ -14,6 +18,14 @@ export class KeysAdminService {
   async rotate(): Promise<KeyListResponseDto> {
     return { data: (await this.keys.rotate()).map(toResponse) };
   }
+
+  async revoke(kid: string): Promise<KeyRevocationResponseDto> {
+    const { revoked, replacement } = await this.keys.revoke(kid);
+    return {
+      revoked: toResponse(revoked),
+      replacement: replacement === null ? null : toResponse(replacement),
+    };
+  }
 }
 
 function toResponse(key: KeySummary): KeyResponseDto {
@@ -26,5 +38,6 @@ function toResponse(key: KeySummary): KeyResponseDto {
     activate_at: key.activateAt,
     retired_at: key.retiredAt,
     expires_at: key.expiresAt,
+    revoked_at: key.revokedAt,
   };
 }

@@ -16,15 +16,25 @@ const NOTIFY_BATCH = 100;
 /** The whole list is in memory: a hit is a revoked token presented, a miss a live one. */
 const lookups = cacheCounters('revocation_list');
 
+/** How long a client-wide revocation is kept beyond the longest access-token lifetime (s). */
+const CLIENT_REVOCATION_MARGIN_SECONDS = 60;
+
 /**
- * Revoked access-token ids. Persisted until the token's `exp` (plus REVOCATION_RETAIN_SECONDS)
- * and mirrored in memory in every process (NOTIFY), so checking a token needs no database round
- * trip. The expired-data cleanup job (src/lifecycle/) deletes rows past that, on one node.
+ * Revoked access tokens, by id or by client. Persisted until the tokens they cover have expired
+ * (ids: plus REVOCATION_RETAIN_SECONDS) and mirrored in memory in every process (NOTIFY), so
+ * checking a token needs no database round trip. The expired-data cleanup job (src/lifecycle/)
+ * deletes rows past that, on one node.
  */
 @Injectable()
 export class RevocationListService implements OnModuleInit, OnApplicationShutdown {
   /** jti → exp, in seconds since the epoch. */
   private revoked = new Map<string, number>();
+  /**
+   * Client id → the newest `iat` (seconds) of its revoked tokens, and when the entry may go
+   * (seconds). Every token issued to that client at or before that second is revoked: that
+   * covers the tokens nothing records, such as client_credentials ones.
+   */
+  private clients = new Map<string, { before: number; expires: number }>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -44,7 +54,22 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
         if (jti && exp) this.revoked.set(jti, Number(exp));
       }
     });
+    this.bus.subscribe('revoked_client', (data) => {
+      if (data === '*') {
+        void this.loadClients().catch((err: unknown) =>
+          logger.error({ err }, 'client revocation reload failed'),
+        );
+        return;
+      }
+      // `<client id> <before> <expires>`, split from the end whatever the client id holds.
+      const parts = data.split(' ');
+      const expires = Number(parts.pop());
+      const before = Number(parts.pop());
+      const clientId = parts.join(' ');
+      if (clientId && before > 0 && expires > 0) this.addClient(clientId, before, expires);
+    });
     await this.load();
+    await this.loadClients();
     this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
@@ -58,6 +83,33 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
     if (revoked) lookups.hit.value++;
     else lookups.miss.value++;
     return revoked;
+  }
+
+  /** Whether a token issued to this client at `iat` (seconds) falls under a client revocation. */
+  isRevokedForClient(clientId: string, iat: number): boolean {
+    if (this.clients.size === 0) return false;
+    const entry = this.clients.get(clientId);
+    return entry !== undefined && iat <= entry.before;
+  }
+
+  /**
+   * Revokes every access token issued to the client so far, including any issued later in the
+   * same second (`iat` has a resolution of one second). Kept until `lifetimeSeconds`, the
+   * longest an access token may live, has passed. Returns the cutoff, in seconds.
+   */
+  async revokeClient(clientId: string, lifetimeSeconds: number): Promise<number> {
+    const before = Math.floor(Date.now() / 1000);
+    const expires = before + lifetimeSeconds + CLIENT_REVOCATION_MARGIN_SECONDS;
+    await this.dataSource.query(
+      `INSERT INTO client_token_revocations (client_id, revoked_before, expires_at)
+       VALUES ($1, to_timestamp($2), to_timestamp($3))
+       ON CONFLICT (client_id) DO UPDATE SET
+         revoked_before = greatest(client_token_revocations.revoked_before, EXCLUDED.revoked_before),
+         expires_at = greatest(client_token_revocations.expires_at, EXCLUDED.expires_at)`,
+      [clientId, before, expires],
+    );
+    await this.bus.publish('revoked_client', `${clientId} ${before} ${expires}`);
+    return before;
   }
 
   async revoke(jti: string, exp: number): Promise<void> {
@@ -95,6 +147,26 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
     for (const row of rows) this.revoked.set(row.jti, Number(row.exp));
   }
 
+  private async loadClients(): Promise<void> {
+    const rows = await this.dataSource.query<
+      { client_id: string; before: string; expires: string }[]
+    >(
+      `SELECT client_id, extract(epoch FROM revoked_before)::bigint AS before,
+              extract(epoch FROM expires_at)::bigint AS expires
+       FROM client_token_revocations WHERE expires_at > now()`,
+    );
+    for (const row of rows) this.addClient(row.client_id, Number(row.before), Number(row.expires));
+  }
+
+  /** Merges: a later cutoff wins, and a revocation is never undone while it matters. */
+  private addClient(clientId: string, before: number, expires: number): void {
+    const known = this.clients.get(clientId);
+    this.clients.set(clientId, {
+      before: Math.max(before, known?.before ?? before),
+      expires: Math.max(expires, known?.expires ?? expires),
+    });
+  }
+
   /**
    * Forgets entries no verifier would accept any more, in memory only: the table's rows are
    * deleted by the cleanup job, once for the cluster rather than by every process.
@@ -103,6 +175,9 @@ export class RevocationListService implements OnModuleInit, OnApplicationShutdow
     const now = Date.now() / 1000;
     for (const [jti, exp] of this.revoked) {
       if (exp + REVOCATION_RETAIN_SECONDS < now) this.revoked.delete(jti);
+    }
+    for (const [id, entry] of this.clients) {
+      if (entry.expires < now) this.clients.delete(id);
     }
   }
 }

@@ -19,6 +19,7 @@ import { cacheCounters } from '../health/metrics-registry.js';
 import { MAX_RESOURCE_TOKEN_TTL_SECONDS } from '../resources/resource-server.js';
 import { SigningKeyEntity, type KeyState, type KeyUse } from './entities/signing-key.entity.js';
 import { decryptPrivateKey, encryptPrivateKey, resolveMasterKey } from './key-encryption.js';
+import { revokeKey } from './key-revocation.js';
 
 export interface ActiveKey {
   kid: string;
@@ -37,11 +38,19 @@ export interface KeySummary {
   kid: string;
   use: KeyUse;
   alg: string;
-  state: KeyState;
+  /** `revoked`: retired early by an admin, out of the JWKS since `revokedAt`. */
+  state: KeyState | 'revoked';
   createdAt: string;
   activateAt: string;
   retiredAt: string | null;
   expiresAt: string | null;
+  revokedAt: string | null;
+}
+
+export interface KeyRevocation {
+  revoked: KeySummary;
+  /** The key now signing in its place, when the revoked key was the active one. */
+  replacement: KeySummary | null;
 }
 
 /** Extra time a retired key stays published, for clock skew between issuer and verifiers. */
@@ -130,12 +139,53 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
       kid: row.kid,
       use: row.use,
       alg: row.alg,
-      state: row.state,
+      state: row.revokedAt === null ? row.state : 'revoked',
       createdAt: row.createdAt.toISOString(),
       activateAt: row.activateAt.toISOString(),
       retiredAt: row.retiredAt?.toISOString() ?? null,
       expiresAt: row.expiresAt?.toISOString() ?? null,
+      revokedAt: row.revokedAt?.toISOString() ?? null,
     }));
+  }
+
+  /**
+   * Revokes a key now (a suspected compromise): it leaves the JWKS, and tokens it signed stop
+   * verifying, on every node once the `keys` event reaches it. An active key is first replaced
+   * by another of the same use (key-revocation.ts). Revoking a revoked key changes nothing.
+   */
+  async revoke(kid: string, via: 'api' | 'cli' = 'api'): Promise<KeyRevocation> {
+    const outcome = await this.dataSource.transaction((tx) =>
+      revokeKey(tx, kid, (use) => this.generate(use, 'active', new Date())),
+    );
+    if (outcome.previousState !== null) {
+      logger.warn(
+        { kid, use: outcome.use, replacement: outcome.replacementKid },
+        'signing key revoked',
+      );
+      await this.bus.publish('keys', 'revoked');
+      await this.scheduleReload();
+    }
+    const keys = await this.list();
+    const summary = (id: string | null) => keys.find((key) => key.kid === id) ?? null;
+    const revoked = summary(kid);
+    if (revoked === null) throw new Error(`revoked key ${kid} vanished`);
+    const replacement = summary(outcome.replacementKid);
+    if (outcome.previousState !== null) {
+      this.audit.record({
+        type: 'key.revoked',
+        ...(via === 'cli' ? { actor: { type: 'admin' as const, id: null } } : {}),
+        details: {
+          via,
+          kid,
+          use: outcome.use,
+          previous_state: outcome.previousState,
+          replacement_kid: outcome.replacementKid,
+        },
+        before: { state: outcome.previousState },
+        after: { state: 'revoked' },
+      });
+    }
+    return { revoked, replacement };
   }
 
   /**
@@ -215,6 +265,7 @@ export class SigningKeysService implements OnModuleInit, OnApplicationShutdown {
     row.activateAt = activateAt;
     row.retiredAt = null;
     row.expiresAt = null;
+    row.revokedAt = null;
     return row;
   }
 

@@ -85,7 +85,7 @@ export class TokenFamiliesService {
    * detections (100 replays of one code) exactly one writes the audit event.
    */
   async revoke(familyId: string, reason: string): Promise<boolean> {
-    return this.revokeWhere('id = $1', [familyId], reason);
+    return (await this.revokeWhere('id = $1', [familyId], reason)) > 0;
   }
 
   /** Sign-out: every family started in this browser session. */
@@ -106,18 +106,23 @@ export class TokenFamiliesService {
     await this.revokeWhere('user_id = $1 AND client_id = $2', [userId, clientId], reason);
   }
 
+  /** A compromised client: every family it holds, for every user. Returns how many it revoked. */
+  async revokeForClient(clientId: string, reason: string): Promise<number> {
+    return this.revokeWhere('client_id = $1', [clientId], reason);
+  }
+
   /**
    * Marks the families revoked, then revokes their unexpired access tokens in one batch. Two
    * statements on purpose: the UPDATE waits for any `recordAccessToken` holding the family row,
    * and the SELECT then runs on a fresh snapshot (READ COMMITTED) that sees what it inserted.
    * The scan covers already-revoked families too, so a retry completes a revocation that was
-   * interrupted between the two steps.
+   * interrupted between the two steps. Returns how many families this call revoked.
    */
   private async revokeWhere(
     condition: string,
     values: readonly string[],
     reason: string,
-  ): Promise<boolean> {
+  ): Promise<number> {
     const revoked = returnedRows<{ id: string }>(
       await this.dataSource.query(
         `UPDATE token_families SET revoked_at = now(), revoked_reason = $${values.length + 1}
@@ -141,6 +146,6 @@ export class TokenFamiliesService {
         'token families revoked',
       );
     }
-    return revoked.length > 0;
+    return revoked.length;
   }
 }

@@ -23,6 +23,7 @@ interface Key {
   activate_at: string;
   retired_at: string | null;
   expires_at: string | null;
+  revoked_at: string | null;
 }
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
@@ -105,8 +106,18 @@ describe('signing keys, promoted at once (KEY_PROMOTION_DELAY_SECONDS=0)', () =>
     expectOneActivePerUse(keys);
     const access = keys.find((key) => key.use === 'access_token' && key.state === 'active');
     const id = keys.find((key) => key.use === 'id_token' && key.state === 'active');
-    expect(access).toMatchObject({ alg: 'ES256', retired_at: null, expires_at: null });
-    expect(id).toMatchObject({ alg: 'RS256', retired_at: null, expires_at: null });
+    expect(access).toMatchObject({
+      alg: 'ES256',
+      retired_at: null,
+      expires_at: null,
+      revoked_at: null,
+    });
+    expect(id).toMatchObject({
+      alg: 'RS256',
+      retired_at: null,
+      expires_at: null,
+      revoked_at: null,
+    });
     for (const key of keys) {
       expect(Object.keys(key).sort()).toEqual([
         'activate_at',
@@ -115,6 +126,7 @@ describe('signing keys, promoted at once (KEY_PROMOTION_DELAY_SECONDS=0)', () =>
         'expires_at',
         'kid',
         'retired_at',
+        'revoked_at',
         'state',
         'use',
       ]);

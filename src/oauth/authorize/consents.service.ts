@@ -121,6 +121,19 @@ export class ConsentsService {
     });
   }
 
+  /**
+   * A compromised client: withdraws every user's consent to it, so each must be asked again.
+   * Returns how many were withdrawn. Its tokens are revoked by the caller (ClientRevocation).
+   */
+  async withdrawAllForClient(clientId: string): Promise<number> {
+    const removed = returnedRows<{ user_id: string }>(
+      await this.dataSource.query(`DELETE FROM consents WHERE client_id = $1 RETURNING user_id`, [
+        clientId,
+      ]),
+    );
+    return removed.length;
+  }
+
   private async requireUser(userId: string): Promise<void> {
     if ((await this.users.findById(userId)) === null) {
       throw new UsersError(UsersErrorCode.UserNotFound, 'user not found');

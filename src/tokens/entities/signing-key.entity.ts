@@ -37,4 +37,11 @@ export class SigningKeyEntity {
   /** When a retired key leaves the JWKS: every token it signed has expired by then. */
   @Column({ name: 'expires_at', type: 'timestamptz', nullable: true })
   expiresAt: Date | null;
+
+  /**
+   * Set when an admin revoked the key (compromise): it is then `retired` with `expires_at` at
+   * this time, so it left the JWKS at once and no token it signed verifies any more.
+   */
+  @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
+  revokedAt: Date | null;
 }
