@@ -13,6 +13,8 @@ describe('AccessTokensService.verify', () => {
   let privateKey: CryptoKey;
   let idTokenKey: CryptoKey;
   const revoked = new Set<string>();
+  /** client id → tokens issued at or before this second are revoked. */
+  const clientCutoffs = new Map<string, number>();
   let published: Map<string, { kid: string; alg: string; use: string; publicKey: CryptoKey }>;
 
   beforeAll(async () => {
@@ -28,7 +30,11 @@ describe('AccessTokensService.verify', () => {
       activeKey: () => ({ kid: 'at1', alg: 'ES256', privateKey }),
       publicKey: (kid: string) => published.get(kid),
     } as unknown as SigningKeysService;
-    const revocations = { isRevoked: (jti: string) => revoked.has(jti) };
+    const revocations = {
+      isRevoked: (jti: string) => revoked.has(jti),
+      isRevokedForClient: (clientId: string, iat: number) =>
+        iat <= (clientCutoffs.get(clientId) ?? -Infinity),
+    };
     service = new AccessTokensService(
       { issuer: ISSUER, tokens: { accessTokenTtlSeconds: 300 } } as unknown as AppConfig,
       keys,
@@ -189,5 +195,19 @@ describe('AccessTokensService.verify', () => {
         : `A${signature.slice(1)}`;
       expect(await reason(`${header}.${payload}.${flipped}`)).toBe('signature');
     });
+  });
+
+  it("refuses a client's tokens issued up to its revocation cutoff, also once verified", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const before = await sign(claims({ sub: 'client-9', client_id: 'client-9', iat: now - 10 }));
+    const after = await sign(claims({ sub: 'client-9', client_id: 'client-9', iat: now + 1 }));
+    expect(await reason(before)).toBe('accepted');
+    clientCutoffs.set('client-9', now);
+    try {
+      expect(await reason(before)).toBe('revoked');
+      expect(await reason(after)).toBe('accepted');
+    } finally {
+      clientCutoffs.delete('client-9');
+    }
   });
 });
