@@ -9,14 +9,20 @@
 //   npm run bench:peer
 //
 // Settings (environment): BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (64),
-// BENCH_ROUNDS (2; the median is reported), BENCH_WORKERS (1; Latchkey's WORKERS),
+// BENCH_ROUNDS (2; the median is reported), BENCH_WORKERS (1; Latchkey's WORKERS), BENCH_ONLY
+// (run only the scenarios whose name contains one of these comma-separated words; no flows),
 // BENCH_FLOW_CONCURRENCY (8; authorization-code flows in flight), BENCH_REFRESH_POOL_RATE
 // (4000; refresh tokens minted per second of a run: a run that uses them all up ends early),
 // TEST_DATABASE_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import pg from 'pg';
-import { createDatabase, databaseUrl, dropAllDatabases } from './lib/database.mjs';
+import {
+  createDatabase,
+  databaseCpuProbe,
+  databaseUrl,
+  dropAllDatabases,
+} from './lib/database.mjs';
 import {
   cli,
   createClient,
@@ -43,6 +49,7 @@ const ROUNDS = positiveInt('BENCH_ROUNDS', 2);
 const WORKERS = process.env.BENCH_WORKERS ?? '1';
 const FLOW_CONCURRENCY = positiveInt('BENCH_FLOW_CONCURRENCY', 8);
 const REFRESH_POOL_RATE = positiveInt('BENCH_REFRESH_POOL_RATE', 4000);
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null;
 const SETTINGS = { seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, connections: CONNECTIONS };
 
 const REDIRECT_URI = 'https://app.example.com/callback';
@@ -114,6 +121,7 @@ async function startLatchkey() {
     codeClient,
     cookie: jar.header(),
     db,
+    database: databaseCpuProbe(name),
   };
   // Consent once, through the consent form, so later flows find it granted.
   const code = await authorizeCode(target, { consent: true });
@@ -292,10 +300,12 @@ async function startPeer(storage) {
     PEER_OPAQUE_RESOURCE: 'urn:bench:opaque',
     PEER_REDIRECT_URI: REDIRECT_URI,
   };
+  let database = null;
   if (storage === 'postgres') {
     const name = await createDatabase();
     log(`created database ${name} for the peer`);
     extra.DATABASE_URL = databaseUrl(name);
+    database = databaseCpuProbe(name);
   }
   const label = `peer-${storage}`;
   const server = startServer(['bench/peer/oidc-provider-server.mjs'], serverEnv(extra), label);
@@ -312,6 +322,7 @@ async function startPeer(storage) {
     discoveryUrl,
     jwksUrl: discovery.jwks_uri,
     service: client,
+    database,
   };
   // The peer refuses to introspect JWTs (they are for local validation): an opaque token.
   target.introspectToken = (
@@ -519,6 +530,7 @@ function summarize(runs) {
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     cpuMsPerRequest: median(runs.map((r) => r.cpuMsPerRequest)),
+    databaseCpuMsPerRequest: median(runs.map((r) => r.databaseCpuMsPerRequest)),
     non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
     errors: runs.reduce((s, r) => s + r.errors, 0),
   };
@@ -534,7 +546,7 @@ function report(results, flows) {
     '| scenario | Latchkey req/s | p50 ms | p99 ms | CPU ms/req | peer (memory) req/s | peer (PG) req/s | Latchkey / peer (memory) | Latchkey / peer (PG) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const s of SCENARIOS) {
+  for (const s of SCENARIOS.filter(selected)) {
     const [l, m, p] = ['Latchkey', 'peer (memory)', 'peer (postgres)'].map((n) =>
       summarize(results.get(`${s.name}|${n}`)),
     );
@@ -544,28 +556,30 @@ function report(results, flows) {
     );
   }
   const f = summarize(flows);
-  lines.push(
-    `| authorization_code flow (authorize → token), Latchkey only | ${fmt(f?.okPerSecond)} | ${fmt(f?.p50)} | ${fmt(f?.p99)} | ${fmt(f?.cpuMsPerRequest, 3)} | — | — | — | — |`,
-  );
+  if (f) {
+    lines.push(
+      `| authorization_code flow (authorize → token), Latchkey only | ${fmt(f.okPerSecond)} | ${fmt(f.p50)} | ${fmt(f.p99)} | ${fmt(f.cpuMsPerRequest, 3)} | — | — | — | — |`,
+    );
+  }
   lines.push(
     '',
     'Every run (median over rounds; req/s counts 2xx responses only; non-2xx and errors summed over rounds):',
     '',
   );
   lines.push(
-    '| scenario | server | req/s | p50 ms | p99 ms | CPU ms/req | non-2xx | errors |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| scenario | server | req/s | p50 ms | p99 ms | CPU ms/req | PostgreSQL CPU ms/req | non-2xx | errors |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const [key, runs] of results) {
     const [scenarioName, target] = key.split('|');
     const r = summarize(runs);
     lines.push(
-      `| ${scenarioName} | ${target} | ${fmt(r.okPerSecond)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpuMsPerRequest, 3)} | ${r.non2xx} | ${r.errors} |`,
+      `| ${scenarioName} | ${target} | ${fmt(r.okPerSecond)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpuMsPerRequest, 3)} | ${fmt(r.databaseCpuMsPerRequest, 3)} | ${r.non2xx} | ${r.errors} |`,
     );
   }
   if (f) {
     lines.push(
-      `| authorization_code flow | Latchkey | ${fmt(f.okPerSecond)} | ${fmt(f.p50)} | ${fmt(f.p99)} | ${fmt(f.cpuMsPerRequest, 3)} | ${f.non2xx} | 0 |`,
+      `| authorization_code flow | Latchkey | ${fmt(f.okPerSecond)} | ${fmt(f.p50)} | ${fmt(f.p99)} | ${fmt(f.cpuMsPerRequest, 3)} | — | ${f.non2xx} | 0 |`,
     );
   }
   return lines.join('\n');
@@ -573,11 +587,16 @@ function report(results, flows) {
 
 // ---------------------------------------------------------------------------------------------
 
+/** BENCH_ONLY: run only the scenarios whose name contains one of these (comma-separated). */
+function selected(s) {
+  return ONLY === null || ONLY.some((part) => s.name.includes(part));
+}
+
 async function main() {
   const latchkey = await startLatchkey();
   const peers = [await startPeer('memory'), await startPeer('postgres')];
   const results = new Map();
-  for (const s of SCENARIOS) {
+  for (const s of SCENARIOS.filter(selected)) {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const target of [latchkey, ...peers]) {
         if (s.applies && !s.applies(target)) continue;
@@ -587,6 +606,7 @@ async function main() {
           s.options(target),
           target.server.pid,
           SETTINGS,
+          target.database,
         );
         if (!results.has(key)) results.set(key, []);
         results.get(key).push(row);
@@ -594,7 +614,7 @@ async function main() {
     }
   }
   const flows = [];
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= (ONLY === null ? ROUNDS : 0); round++) {
     log(`authorization_code flows / Latchkey / round ${round}: warm-up ${WARMUP_SECONDS} s`);
     await codeFlows(latchkey, WARMUP_SECONDS);
     log(

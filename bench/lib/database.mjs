@@ -1,6 +1,7 @@
 // Throw-away PostgreSQL databases for one benchmark run, dropped when it ends.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { cpuMsByPid } from './processes.mjs';
 import { ADMIN_URL, log } from './util.mjs';
 
 const NAME = /^latchkey_bench_[0-9a-f]+$/;
@@ -47,4 +48,27 @@ export async function dropAllDatabases() {
       log(`dropping database ${name} failed: ${err.message}`);
     }
   }
+}
+
+/**
+ * A probe of the CPU the PostgreSQL backends serving database `name` spend (PostgreSQL runs on
+ * this machine, loopback only): `start()` then `stop()` gives their CPU ms in between, including
+ * backends that connected meanwhile.
+ */
+export function databaseCpuProbe(name) {
+  const backends = () =>
+    withAdminClient((client) =>
+      client.query('SELECT pid FROM pg_stat_activity WHERE datname = $1', [name]),
+    ).then((result) => result.rows.map((row) => row.pid));
+  let before = new Map();
+  return {
+    async start() {
+      before = cpuMsByPid(await backends());
+    },
+    async stop() {
+      let total = 0;
+      for (const [pid, ms] of cpuMsByPid(await backends())) total += ms - (before.get(pid) ?? 0);
+      return total;
+    },
+  };
 }

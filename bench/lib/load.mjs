@@ -32,7 +32,7 @@ export function stopAllLoad() {
  * spent during the measured run. `options` may be a function of a run's length in seconds that
  * returns that run's options, both made before the warm-up (e.g. pools of single-use tokens).
  */
-export async function scenario(name, options, serverPid, settings) {
+export async function scenario(name, options, serverPid, settings, database = null) {
   const { seconds, warmupSeconds, connections } = settings;
   const optionsFor = typeof options === 'function' ? options : () => options;
   const warmUp = await optionsFor(warmupSeconds);
@@ -40,9 +40,11 @@ export async function scenario(name, options, serverPid, settings) {
   log(`${name}: warm-up ${warmupSeconds} s`);
   await cannon({ connections, ...warmUp, duration: warmupSeconds });
   log(`${name}: ${seconds} s with ${connections} connections`);
+  await database?.start();
   const cpuBefore = treeCpuMs(serverPid);
   const result = await cannon({ connections, ...measured, duration: seconds });
   const cpuAfter = treeCpuMs(serverPid);
+  const databaseCpuMs = database ? await database.stop() : NaN;
   const completed = result.requests.total;
   const row = {
     name,
@@ -55,12 +57,14 @@ export async function scenario(name, options, serverPid, settings) {
     errors: result.errors,
     cpuMs: cpuAfter - cpuBefore,
     cpuMsPerRequest: completed > 0 ? (cpuAfter - cpuBefore) / completed : NaN,
+    databaseCpuMsPerRequest: completed > 0 ? databaseCpuMs / completed : NaN,
     completed,
     duration: result.duration,
   };
   log(
     `${name}: ${row.requestsPerSecond.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
-      `non-2xx ${row.non2xx}, errors ${row.errors}, server CPU ${row.cpuMsPerRequest.toFixed(3)} ms/req`,
+      `non-2xx ${row.non2xx}, errors ${row.errors}, server CPU ${row.cpuMsPerRequest.toFixed(3)} ms/req` +
+      (database ? `, PostgreSQL CPU ${row.databaseCpuMsPerRequest.toFixed(3)} ms/req` : ''),
   );
   return row;
 }

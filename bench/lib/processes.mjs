@@ -169,6 +169,11 @@ function cpuTicks(pid) {
   }
 }
 
+/** CPU ms of each of these processes (e.g. PostgreSQL backends), by pid. */
+export function cpuMsByPid(pids) {
+  return new Map(pids.map((pid) => [pid, (cpuTicks(pid) * 1000) / CLOCK_TICKS]));
+}
+
 export function treeCpuMs(root) {
   const ticks = processTree(root).reduce((sum, pid) => sum + cpuTicks(pid), 0);
   return (ticks * 1000) / CLOCK_TICKS;

@@ -13,6 +13,7 @@ import {
   type JwsHeader,
 } from './jws.js';
 import { SigningKeysService, type PublicKeyEntry } from './signing-keys.service.js';
+import type { RecordedAccessToken } from './refresh-tokens.service.js';
 import { TokenFamiliesService } from './token-families.service.js';
 
 /** RFC 9068 §2.2 claims, plus Latchkey's `owner`, `act` and `sid`. */
@@ -41,6 +42,8 @@ export interface IssueAccessToken {
   sid?: string | null;
   /** The token family of a user grant: the token's jti is recorded there for revocation. */
   familyId?: string;
+  /** The jti the refresh rotation already recorded in `familyId`: the token uses it. */
+  recorded?: RecordedAccessToken;
   /** RFC 8693 §4.1: the delegation chain of an exchanged token. */
   act?: Record<string, unknown>;
 }
@@ -93,7 +96,7 @@ export class AccessTokensService {
       aud: input.audience,
       exp: iat + expiresIn,
       iat,
-      jti: randomId(),
+      jti: input.recorded?.jti ?? randomId(),
       client_id: input.clientId,
       scope: input.scope,
     };
@@ -109,7 +112,11 @@ export class AccessTokensService {
     // A family revoked meanwhile (a code replay or a sign-out racing this request) has the token
     // revoked at once by recordAccessToken. The response still goes out: to the client that is
     // the same as a revocation a moment later, and of concurrent redemptions exactly one wins.
-    if (input.familyId !== undefined) {
+    if (input.recorded !== undefined) {
+      if (claims.exp > input.recorded.exp) {
+        await this.families.extendRecordedAccessToken(claims.jti, claims.exp);
+      }
+    } else if (input.familyId !== undefined) {
       await this.families.recordAccessToken(input.familyId, claims.jti, claims.exp);
     }
     return { token, claims, expiresIn };

@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config.js';
 import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
 import { logger } from '../common/logger.js';
 import { openSuccessor, sealSuccessor } from './successor-sealing.js';
+import type { UserRecord } from '../users/user-record.js';
 import { TokenFamiliesService } from './token-families.service.js';
 
 /** The grant a refresh token stands for: its family and what was consented. */
@@ -19,6 +20,11 @@ export interface RefreshGrant {
   resources: string[];
   authTime: Date | null;
   amr: string[];
+  /**
+   * The family's user as the rotating statement read it (null: no such user any more), so the
+   * grant needs no second round trip for it. Absent when the grant came another way (a retry).
+   */
+  user?: UserRecord | null;
 }
 
 export type RotateResult =
@@ -29,6 +35,8 @@ export type RotateResult =
       grant: RefreshGrant;
       /** True when this answers a retry inside the grace window rather than a new rotation. */
       retry: boolean;
+      /** The access-token id the rotation recorded in the family, until `exp` (not on a retry). */
+      recorded?: RecordedAccessToken;
     }
   | {
       ok: false;
@@ -52,7 +60,23 @@ export interface RefreshTokenInfo {
   iat: number;
 }
 
+/** An access-token id recorded in its family ahead of signing, with the expiry recorded. */
+export interface RecordedAccessToken {
+  jti: string;
+  /** Seconds since the epoch. */
+  exp: number;
+}
+
 interface RotatedRow {
+  /** family_access_tokens.expires_at of the recorded access-token id, in epoch seconds. */
+  recorded_exp: string;
+  /** users.* as of the rotation, all null when the family's user is gone. */
+  u_id: string | null;
+  u_email: string;
+  u_email_verified: boolean;
+  u_display_name: string;
+  u_status: UserRecord['status'];
+  u_roles: string[];
   family_id: string;
   scope: string;
   resources: string[];
@@ -132,36 +156,60 @@ export class RefreshTokensService {
    * given, must lie within the token's scope, and `resource` (normalized), when given, among
    * its resources; without it the grant must cover at most one. Otherwise the token is left as
    * it was.
+   *
+   * The same statement records `accessToken.jti` in the family, as `recordAccessToken` would,
+   * for the access token the caller signs next: one commit per refresh instead of two. Its
+   * expiry is the lifetime of the audience the grant resolves to (the named resource, or the
+   * grant's only one: a registered resource's own lifetime, else `defaultTtlSeconds`), plus a
+   * minute for clocks; the caller extends it in the rare case its token lives longer. `FOR
+   * SHARE` on the family row makes a concurrent family revocation wait for this commit, so its
+   * scan of recorded ids cannot miss this one.
    */
   async rotate(
     token: string,
     clientId: string,
-    requested: readonly string[] | null = null,
-    resource: string | null = null,
+    requested: readonly string[] | null,
+    resource: string | null,
+    accessToken: { jti: string; defaultTtlSeconds: number },
   ): Promise<RotateResult> {
     if (!isWellFormed(token)) return { ok: false, reason: 'unknown' };
     const tokenHash = sha256(token);
     const successor = generateSecret(SECRET_PREFIX.refreshToken);
     const successorId = randomUUID();
     const rows = await this.dataSource.query<RotatedRow[]>(
-      `WITH rotated AS (
+      `WITH family AS (
+         SELECT f.id, f.client_id, f.user_id, f.session_id, f.auth_time, f.amr
+         FROM token_families f JOIN refresh_tokens t ON t.family_id = f.id
+         WHERE t.token_hash = $1 AND f.revoked_at IS NULL AND f.client_id = $2
+         FOR SHARE OF f
+       ), rotated AS (
          UPDATE refresh_tokens r
          SET rotated_at = now(), successor_id = $3, successor_enc = $4
-         FROM token_families f
+         FROM family f LEFT JOIN users u ON u.id = f.user_id
          WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
-           AND f.id = r.family_id AND f.revoked_at IS NULL AND f.client_id = $2
+           AND f.id = r.family_id
            AND ($7::text[] IS NULL OR string_to_array(r.scope, ' ') @> $7::text[])
            AND CASE WHEN $8::text IS NULL THEN cardinality(r.resources) <= 1
                     ELSE $8::text = ANY(r.resources) END
          RETURNING r.id, r.family_id, r.scope, r.resources, f.client_id, f.user_id,
-           f.session_id, f.auth_time, f.amr
+           f.session_id, f.auth_time, f.amr, u.id AS u_id, u.email AS u_email,
+           u.email_verified AS u_email_verified, u.display_name AS u_display_name,
+           u.status AS u_status, u.roles AS u_roles
        ), inserted AS (
          INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, scope, resources, expires_at)
          SELECT $3, $5, family_id, id, scope, resources, now() + make_interval(secs => $6)
          FROM rotated
          RETURNING id
+       ), recorded AS (
+         INSERT INTO family_access_tokens (jti, family_id, expires_at)
+         SELECT $9, rotated.family_id, now() + make_interval(secs => 60 + COALESCE(
+           (SELECT res.access_token_ttl_seconds FROM resources res
+            WHERE res.identifier = COALESCE($8::text, rotated.resources[1])), $10))
+         FROM rotated
+         RETURNING extract(epoch FROM expires_at)::bigint AS recorded_exp
        )
-       SELECT rotated.* FROM rotated JOIN inserted ON true`,
+       SELECT rotated.*, recorded.recorded_exp
+       FROM rotated JOIN inserted ON true JOIN recorded ON true`,
       [
         tokenHash,
         clientId,
@@ -171,10 +219,19 @@ export class RefreshTokensService {
         this.config.tokens.refreshTokenTtlSeconds,
         requested,
         resource,
+        accessToken.jti,
+        accessToken.defaultTtlSeconds,
       ],
     );
     if (rows.length > 0) {
-      return { ok: true, refreshToken: successor, grant: toGrant(rows[0]), retry: false };
+      const row = rows[0];
+      return {
+        ok: true,
+        refreshToken: successor,
+        grant: { ...toGrant(row), user: userOf(row) },
+        retry: false,
+        recorded: { jti: accessToken.jti, exp: Number(row.recorded_exp) },
+      };
     }
     return this.explainFailure(token, tokenHash, clientId, requested, resource);
   }
@@ -325,6 +382,19 @@ function requestMismatch(
 
 function isWellFormed(token: string): boolean {
   return token.startsWith(SECRET_PREFIX.refreshToken) && token.length <= MAX_TOKEN_LENGTH;
+}
+
+/** The same record `UsersService.findById` returns, read in the rotating statement. */
+function userOf(row: RotatedRow): UserRecord | null {
+  if (row.u_id === null) return null;
+  return {
+    id: row.u_id,
+    email: row.u_email,
+    emailVerified: row.u_email_verified,
+    displayName: row.u_display_name,
+    status: row.u_status,
+    roles: row.u_roles,
+  };
 }
 
 function toGrant(row: RotatedRow | ChainRow): RefreshGrant {

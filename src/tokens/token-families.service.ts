@@ -70,6 +70,22 @@ export class TokenFamiliesService {
     return false;
   }
 
+  /**
+   * An access-token id recorded ahead of signing (refresh rotation) whose token lives longer
+   * than recorded (a resource's lifetime changed meanwhile): remember it until `exp`. If the
+   * family was revoked in between, the revocation used the shorter expiry: revoke it again.
+   */
+  async extendRecordedAccessToken(jti: string, exp: number): Promise<void> {
+    const rows = await this.dataSource.query<{ revoked: boolean }[]>(
+      `UPDATE family_access_tokens t SET expires_at = greatest(t.expires_at, to_timestamp($2))
+       FROM token_families f
+       WHERE t.jti = $1 AND f.id = t.family_id
+       RETURNING f.revoked_at IS NOT NULL AS revoked`,
+      [jti, exp],
+    );
+    if (rows[0]?.revoked) await this.revocations.revoke(jti, exp);
+  }
+
   /** The family an access token was recorded in, if any. */
   async familyOfAccessToken(jti: string): Promise<string | null> {
     const rows = await this.dataSource.query<{ family_id: string }[]>(

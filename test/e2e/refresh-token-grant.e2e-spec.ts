@@ -2,6 +2,8 @@ import { decodeJwt } from 'jose';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { setLogger } from '../../src/common/logger.js';
+import { randomUUID } from 'node:crypto';
+import { AccessTokensService } from '../../src/tokens/access-tokens.service.js';
 import { TokenFamiliesService } from '../../src/tokens/token-families.service.js';
 import { startTestApp, tokenRequest, type TestApp } from '../utils/test-app.js';
 import {
@@ -131,6 +133,48 @@ describe('POST /oauth/token, grant_type=refresh_token', () => {
         [payload.jti],
       );
       expect(rows).toEqual([{ family_id: familyId }]);
+    });
+
+    it('records the new access token in the rotating statement, until its expiry, for family revocation', async () => {
+      const { tokens, familyId } = await start();
+      const next = await refreshOk(tokens.refresh_token!);
+      const claims = decodeJwt(next.access_token);
+      const [row] = await sut.dataSource.query<{ family_id: string; exp: string }[]>(
+        `SELECT family_id, extract(epoch FROM expires_at)::bigint AS exp
+         FROM family_access_tokens WHERE jti = $1`,
+        [claims.jti],
+      );
+      expect(row.family_id).toBe(familyId);
+      // The audience's lifetime plus a minute for clocks: never before the token expires.
+      expect(Number(row.exp)).toBeGreaterThanOrEqual(claims.exp!);
+      expect(Number(row.exp)).toBeLessThanOrEqual(claims.exp! + 62);
+
+      await sut.app.get(TokenFamiliesService).revoke(familyId, 'test');
+      expect(await introspect(sut, next.access_token)).toEqual({ active: false });
+    });
+
+    it('extends a recorded id whose token outlives the expiry recorded for it', async () => {
+      const { issued, familyId } = await start();
+      const jti = `recorded-${randomUUID()}`;
+      const soon = Math.floor(Date.now() / 1000) + 10;
+      await sut.dataSource.query(
+        `INSERT INTO family_access_tokens (jti, family_id, expires_at) VALUES ($1, $2, to_timestamp($3))`,
+        [jti, familyId, soon],
+      );
+      const token = await sut.app.get(AccessTokensService).issue({
+        subject: issued.user.id,
+        clientId: client.client_id,
+        audience: sut.baseUrl,
+        scope: 'openid',
+        familyId,
+        recorded: { jti, exp: soon },
+      });
+      expect(token.claims.jti).toBe(jti);
+      const [row] = await sut.dataSource.query<{ exp: string }[]>(
+        `SELECT extract(epoch FROM expires_at)::bigint AS exp FROM family_access_tokens WHERE jti = $1`,
+        [jti],
+      );
+      expect(Number(row.exp)).toBe(token.claims.exp);
     });
 
     it('issues an ID token with the original auth_time and no nonce (OIDC Core §12.2)', async () => {

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { randomId } from '../../common/crypto.js';
 import { InvalidGrant, InvalidScope, InvalidTarget } from '../../common/oauth-errors.js';
+import { AppConfig } from '../../config/app-config.js';
 import {
   describeUndefined,
   normalizeResource,
@@ -41,6 +43,7 @@ export class RefreshTokenGrant implements TokenGrant {
   readonly repeatable: ReadonlySet<string> = new Set(['resource']);
 
   constructor(
+    private readonly config: AppConfig,
     private readonly refreshTokens: RefreshTokensService,
     private readonly userTokens: UserTokens,
     private readonly resources: ResourcesService,
@@ -67,7 +70,10 @@ export class RefreshTokenGrant implements TokenGrant {
       if (outside.length > 0) throw new InvalidScope(describeUndefined([target], outside));
     }
 
-    const result = await this.refreshTokens.rotate(token, client.id, requested, resource);
+    const result = await this.refreshTokens.rotate(token, client.id, requested, resource, {
+      jti: randomId(),
+      defaultTtlSeconds: this.config.tokens.accessTokenTtlSeconds,
+    });
     if (!result.ok) {
       switch (result.reason) {
         case 'scope_exceeded':
@@ -87,7 +93,7 @@ export class RefreshTokenGrant implements TokenGrant {
     }
     const { grant } = result;
     const target = this.userTokens.audienceOf(grant.resources, resource ?? undefined);
-    const user = await this.userTokens.activeUser(grant.familyId, grant.userId);
+    const user = await this.userTokens.activeUser(grant.familyId, grant.userId, grant.user);
     // Keep the granted order; a narrowed request keeps only what it names.
     const scope =
       requested === null
@@ -109,6 +115,7 @@ export class RefreshTokenGrant implements TokenGrant {
       // OIDC Core §12.2: an ID token issued on refresh carries no nonce.
       nonce: null,
       refreshToken: result.refreshToken,
+      recorded: result.recorded,
     });
   }
 }

@@ -5,6 +5,7 @@ import { scopesFor } from '../../resources/resource-server.js';
 import { ResourcesService, type ResourceServer } from '../../resources/resources.service.js';
 import { AccessTokensService } from '../../tokens/access-tokens.service.js';
 import { IdTokensService } from '../../tokens/id-tokens.service.js';
+import type { RecordedAccessToken } from '../../tokens/refresh-tokens.service.js';
 import { TokenFamiliesService } from '../../tokens/token-families.service.js';
 import type { UserRecord } from '../../users/user-record.js';
 import { UsersService } from '../../users/users.service.js';
@@ -25,6 +26,8 @@ export interface UserTokensInput {
   amr: readonly string[];
   nonce: string | null;
   refreshToken: string | null;
+  /** The access-token id the refresh rotation already recorded in the family. */
+  recorded?: RecordedAccessToken;
 }
 
 /**
@@ -45,10 +48,16 @@ export class UserTokens {
 
   /**
    * The user the family acts for, if still active. A deleted or disabled user ends the family,
-   * so nothing issued from it outlives the account.
+   * so nothing issued from it outlives the account. `known` is the record when the caller
+   * already read it (the refresh rotation does, in the same statement).
    */
-  async activeUser(familyId: string, userId: string | null): Promise<UserRecord> {
-    const user = userId === null ? null : await this.users.findById(userId);
+  async activeUser(
+    familyId: string,
+    userId: string | null,
+    known?: UserRecord | null,
+  ): Promise<UserRecord> {
+    const user =
+      known !== undefined ? known : userId === null ? null : await this.users.findById(userId);
     if (user === null || user.status !== 'active') {
       await this.families.revoke(familyId, 'user_inactive');
       throw new InvalidGrant('the user account is not active');
@@ -82,6 +91,7 @@ export class UserTokens {
       ttlSeconds: target.accessTokenTtlSeconds ?? undefined,
       sid: input.sessionId,
       familyId: input.familyId,
+      recorded: input.recorded,
     });
     const response: TokenResponse = {
       access_token: issued.token,
