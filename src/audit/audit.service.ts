@@ -81,8 +81,13 @@ export interface AuditEvent {
 
 /** Flush at least this often while events are queued. */
 const FLUSH_INTERVAL_MS = 200;
-/** One INSERT carries at most this many events; a full batch is flushed at once. */
-const MAX_BATCH = 100;
+/**
+ * One INSERT carries at most this many events; a full batch is flushed at once. Batches are
+ * written one after another, so this also bounds the rate the trail keeps up with: at 100 a
+ * batch, a busy token endpoint (over 5,000 tokens a second) outran the writer and the queue
+ * overflowed; 500 keeps up with several times that, in one statement of a few hundred KiB.
+ */
+const MAX_BATCH = 500;
 /** Past this many unwritten events (PostgreSQL down for long) the oldest are dropped. */
 const MAX_QUEUE = 10_000;
 
