@@ -11,6 +11,7 @@ import { TrustedIssuers1796300000000 } from '../../migrations/1796300000000-trus
 import { AuditTrail1796420000000 } from '../../migrations/1796420000000-audit-trail.js';
 import { ExpiryIndexes1796500000000 } from '../../migrations/1796500000000-expiry-indexes.js';
 import { IncidentResponse1796600000000 } from '../../migrations/1796600000000-incident-response.js';
+import { RefreshTokenWritePath1796700000000 } from '../../migrations/1796700000000-refresh-token-write-path.js';
 
 /** Every migration, in order. Listed explicitly so the same set runs from source and from dist. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   AuditTrail1796420000000,
   ExpiryIndexes1796500000000,
   IncidentResponse1796600000000,
+  RefreshTokenWritePath1796700000000,
 ];
