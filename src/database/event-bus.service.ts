@@ -23,6 +23,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
   private readonly handlers = new Map<BusTopic, Handler[]>();
   private listener: pg.Client | null = null;
   private closing = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: AppConfig,
@@ -35,6 +36,7 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.reconnectTimer);
     await this.listener?.end().catch(() => undefined);
     this.listener = null;
   }
@@ -75,19 +77,34 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
     });
     client.on('error', (err) => {
       logger.error({ err }, 'event bus connection lost');
-      this.reconnect(client);
+      this.lost(client);
     });
-    client.on('end', () => this.reconnect(client));
-    await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
+    client.on('end', () => this.lost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
     this.listener = client;
   }
 
-  /** Every cache may be stale after a gap, so a reconnect flushes them all. */
-  private reconnect(client: pg.Client): void {
-    if (this.closing || this.listener !== client) return;
+  /** The listening connection ended; events of a connection already replaced are ignored. */
+  private lost(client: pg.Client): void {
+    if (this.listener !== client) return;
     this.listener = null;
-    setTimeout(() => {
+    this.scheduleReconnect();
+  }
+
+  /**
+   * Retries every RECONNECT_DELAY_MS until listening again, for as long as PostgreSQL is away.
+   * Every cache may be stale after a gap, so a reconnect flushes them all.
+   */
+  private scheduleReconnect(): void {
+    if (this.closing || this.reconnectTimer !== undefined) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
       if (this.closing) return;
       this.listen()
         .then(() => {
@@ -95,8 +112,9 @@ export class EventBus implements OnModuleInit, OnApplicationShutdown {
         })
         .catch((err: unknown) => {
           logger.error({ err }, 'event bus reconnect failed');
-          this.reconnect(client);
+          this.scheduleReconnect();
         });
-    }, RECONNECT_DELAY_MS).unref();
+    }, RECONNECT_DELAY_MS);
+    this.reconnectTimer.unref();
   }
 }
