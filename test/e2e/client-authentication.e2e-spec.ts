@@ -463,17 +463,20 @@ describe('client authentication at the token endpoint', () => {
       // Hold the peer's database read of this client until the rotation's NOTIFY has reached
       // the peer: the read then returns the row as it was, after the cache was invalidated.
       const repository = peer.app.get<Repository<ClientEntity>>(getRepositoryToken(ClientEntity));
-      const findOne = repository.findOne.bind(repository);
+      // A cache miss reads the row with one plain query (ClientsService.findRecord).
+      const query = repository.query.bind(repository);
       let readDone!: () => void;
       const read = new Promise<void>((resolve) => (readDone = resolve));
-      const held = jest.spyOn(repository, 'findOne').mockImplementation(async (options) => {
-        const row = await findOne(options);
-        if (row?.id === client.client_id) {
-          readDone();
-          await untilEvents(client.client_id, 2);
-        }
-        return row;
-      });
+      const held = jest
+        .spyOn(repository, 'query')
+        .mockImplementation(async (sql: string, parameters?: unknown[]) => {
+          const rows = await query<{ id?: string }[]>(sql, parameters);
+          if (rows[0]?.id === client.client_id) {
+            readDone();
+            await untilEvents(client.client_id, 2);
+          }
+          return rows;
+        });
       try {
         const inFlight = attempt(peer, { authorization: oldHeader });
         await read;
