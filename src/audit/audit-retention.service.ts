@@ -2,6 +2,7 @@ import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nest
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
+import { SKIPPED, withAdvisoryLock } from '../database/advisory-lock.js';
 import { returnedRows } from '../database/query-result.js';
 
 const INTERVAL_MS = 60 * 60 * 1000;
@@ -40,36 +41,25 @@ export class AuditRetentionService implements OnModuleInit, OnApplicationShutdow
   async removeExpiredEvents(): Promise<number> {
     const days = this.config.audit.retentionDays;
     if (days === 0) return 0;
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [lock] = returnedRows<{ locked: boolean }>(
-        await runner.query(`SELECT pg_try_advisory_lock($1) AS locked`, [LOCK_KEY]),
-      );
-      if (!lock.locked) return 0;
-      try {
-        let total = 0;
-        for (;;) {
-          const rows = returnedRows<{ id: string }>(
-            await runner.query(
-              `DELETE FROM audit_events WHERE id IN (
-                 SELECT id FROM audit_events
-                 WHERE at < now() - make_interval(days => $1)
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED)
-               RETURNING id`,
-              [days, BATCH_SIZE],
-            ),
-          );
-          total += rows.length;
-          if (rows.length < BATCH_SIZE) return total;
-        }
-      } finally {
-        await runner.query(`SELECT pg_advisory_unlock($1)`, [LOCK_KEY]);
+    const total = await withAdvisoryLock(this.dataSource, LOCK_KEY, async (runner) => {
+      let removed = 0;
+      for (;;) {
+        const rows = returnedRows<{ id: string }>(
+          await runner.query(
+            `DELETE FROM audit_events WHERE id IN (
+               SELECT id FROM audit_events
+               WHERE at < now() - make_interval(days => $1)
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+             RETURNING id`,
+            [days, BATCH_SIZE],
+          ),
+        );
+        removed += rows.length;
+        if (rows.length < BATCH_SIZE) return removed;
       }
-    } finally {
-      await runner.release();
-    }
+    });
+    return total === SKIPPED ? 0 : total;
   }
 
   private async runScheduled(): Promise<void> {

@@ -4,6 +4,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
 import { EventBus } from '../database/event-bus.service.js';
+import { SKIPPED, withAdvisoryLock } from '../database/advisory-lock.js';
 import { returnedRows } from '../database/query-result.js';
 
 const INTERVAL_MS = 60 * 60 * 1000;
@@ -41,48 +42,37 @@ export class RegistrationCleanupService implements OnModuleInit, OnApplicationSh
    * when another node (or run) holds the lock.
    */
   async removeStaleClients(): Promise<number> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [lock] = returnedRows<{ locked: boolean }>(
-        await runner.query(`SELECT pg_try_advisory_lock($1) AS locked`, [LOCK_KEY]),
-      );
-      if (!lock.locked) return 0;
-      try {
-        let total = 0;
-        for (;;) {
-          const rows = returnedRows<{ id: string; source: string }>(
-            await runner.query(
-              `DELETE FROM clients WHERE id IN (
-                 SELECT id FROM clients
-                 WHERE source IN ('dcr', 'cimd')
-                   AND COALESCE(last_used_at, created_at) < now() - make_interval(days => $1)
-                 LIMIT $2
-                 FOR UPDATE SKIP LOCKED)
-               RETURNING id, source`,
-              [this.config.registration.staleClientDays, BATCH_SIZE],
-            ),
-          );
-          for (const row of rows) {
-            await this.bus.publish('clients', row.id);
-            this.audit.record({
-              type: 'client.stale_removed',
-              clientId: row.id,
-              details: {
-                source: row.source,
-                stale_client_days: this.config.registration.staleClientDays,
-              },
-            });
-          }
-          total += rows.length;
-          if (rows.length < BATCH_SIZE) return total;
+    const total = await withAdvisoryLock(this.dataSource, LOCK_KEY, async (runner) => {
+      let removed = 0;
+      for (;;) {
+        const rows = returnedRows<{ id: string; source: string }>(
+          await runner.query(
+            `DELETE FROM clients WHERE id IN (
+               SELECT id FROM clients
+               WHERE source IN ('dcr', 'cimd')
+                 AND COALESCE(last_used_at, created_at) < now() - make_interval(days => $1)
+               LIMIT $2
+               FOR UPDATE SKIP LOCKED)
+             RETURNING id, source`,
+            [this.config.registration.staleClientDays, BATCH_SIZE],
+          ),
+        );
+        for (const row of rows) {
+          await this.bus.publish('clients', row.id);
+          this.audit.record({
+            type: 'client.stale_removed',
+            clientId: row.id,
+            details: {
+              source: row.source,
+              stale_client_days: this.config.registration.staleClientDays,
+            },
+          });
         }
-      } finally {
-        await runner.query(`SELECT pg_advisory_unlock($1)`, [LOCK_KEY]);
+        removed += rows.length;
+        if (rows.length < BATCH_SIZE) return removed;
       }
-    } finally {
-      await runner.release();
-    }
+    });
+    return total === SKIPPED ? 0 : total;
   }
 
   private async runScheduled(): Promise<void> {

@@ -1,6 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { readJson, sendJson, type RawRequest, type RawResponse } from '../common/http.js';
+import {
+  readJson,
+  requestPath,
+  sendJson,
+  type RawRequest,
+  type RawResponse,
+} from '../common/http.js';
 import { InvalidToken } from '../common/oauth-errors.js';
 import type { ProtocolEndpoint } from '../common/protocol-endpoint.js';
 import { ROUTES } from '../common/routes.js';
@@ -84,9 +90,7 @@ function bearerToken(req: RawRequest): string | null {
 
 /** The client id after /oauth/register/; anything unusable is simply no client (a 401 later). */
 function clientIdOf(url: string): string {
-  const query = url.indexOf('?');
-  const path = query === -1 ? url : url.slice(0, query);
-  const encoded = path.slice(ROUTES.register.length + 1);
+  const encoded = requestPath(url).slice(ROUTES.register.length + 1);
   try {
     const id = decodeURIComponent(encoded);
     return id.includes('/') ? '' : id;

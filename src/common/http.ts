@@ -169,7 +169,7 @@ export function sendOAuthError(req: RawRequest, res: RawResponse, err: unknown):
     res.destroy();
     return;
   }
-  countOAuthError(routeLabel(req, pathOf(req)), oauthError.error);
+  countOAuthError(routeLabel(req, requestPath(req.url)), oauthError.error);
   for (const [name, value] of Object.entries(oauthError.headers())) res.setHeader(name, value);
   sendJson(res, oauthError.status, {
     error: oauthError.error,
@@ -177,9 +177,9 @@ export function sendOAuthError(req: RawRequest, res: RawResponse, err: unknown):
   });
 }
 
-/** The request's path without its query string. */
-function pathOf(req: RawRequest): string {
-  const url = req.url ?? '';
+/** A request target's path, without its query string (which can carry codes and tokens). */
+export function requestPath(url: string | undefined): string {
+  if (url === undefined) return '';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
 }

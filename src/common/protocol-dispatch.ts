@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { applyCors, corsPolicy } from './cors.js';
-import { sendOAuthError, type RawRequest, type RawResponse } from './http.js';
+import { requestPath, sendOAuthError, type RawRequest, type RawResponse } from './http.js';
 import { MethodNotAllowed } from './oauth-errors.js';
 import type { ProtocolEndpoint } from './protocol-endpoint.js';
 import { runInRequestContext } from './request-context.js';
@@ -45,9 +45,7 @@ export function protocolDispatcher(routes: ProtocolRoutes, fallback: RequestList
   const byPath = new Map(routes.endpoints.map((endpoint) => [endpoint.path, endpoint]));
   const { prefixed, securityHeaders, trustProxy } = routes;
   return (req: RawRequest, res: RawResponse): void => {
-    const url = req.url ?? '';
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
+    const path = requestPath(req.url);
     const cors = corsPolicy(path);
     const endpoint =
       byPath.get(path) ?? prefixed.find((candidate) => path.startsWith(candidate.path));

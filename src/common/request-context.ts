@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { NextFunction } from 'express';
-import type { RawRequest, RawResponse } from './http.js';
+import { requestPath, type RawRequest, type RawResponse } from './http.js';
 import { logger } from './logger.js';
 import { observeRequest, requestMetricsEnabled, routeLabel } from '../health/request-metrics.js';
 
@@ -85,9 +85,7 @@ function whenFinished(
   const started = process.hrtime.bigint();
   res.once('finish', () => {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const url = req.url ?? '';
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
+    const path = requestPath(req.url);
     if (measure) observeRequest(routeLabel(req, path), req.method, res.statusCode, seconds);
     if (!log) return;
     logger.info(

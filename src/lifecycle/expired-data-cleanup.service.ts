@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { logger } from '../common/logger.js';
+import { SKIPPED, withAdvisoryLock } from '../database/advisory-lock.js';
 import { returnedRows } from '../database/query-result.js';
 import { CLEANED, EXPIRY_RULES, type Cleaned, type ExpiryRule } from './expiry-rules.js';
 
@@ -70,23 +71,12 @@ export class ExpiredDataCleanupService implements OnModuleInit, BeforeApplicatio
   }
 
   private async lockedRun(): Promise<CleanupResult> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [lock] = returnedRows<{ locked: boolean }>(
-        await runner.query(`SELECT pg_try_advisory_lock($1) AS locked`, [CLEANUP_LOCK_KEY]),
-      );
-      if (!lock.locked) return { status: 'skipped' };
-      try {
-        const removed = Object.fromEntries(CLEANED.map((name) => [name, 0])) as CleanupCounts;
-        for (const rule of EXPIRY_RULES) await this.apply(runner, rule, removed);
-        return { status: 'done', removed };
-      } finally {
-        await runner.query(`SELECT pg_advisory_unlock($1)`, [CLEANUP_LOCK_KEY]);
-      }
-    } finally {
-      await runner.release();
-    }
+    const removed = await withAdvisoryLock(this.dataSource, CLEANUP_LOCK_KEY, async (runner) => {
+      const counts = Object.fromEntries(CLEANED.map((name) => [name, 0])) as CleanupCounts;
+      for (const rule of EXPIRY_RULES) await this.apply(runner, rule, counts);
+      return counts;
+    });
+    return removed === SKIPPED ? { status: 'skipped' } : { status: 'done', removed };
   }
 
   /** Runs one rule batch by batch until a batch comes back short (or the run must stop). */

@@ -18,6 +18,7 @@ import {
   type TestClient,
 } from '../utils/test-app.js';
 import { REDIRECT_URI, pkcePair } from '../utils/user-grants.js';
+import { consentForm } from '../utils/consent-form.js';
 
 const USER_AGENT = 'audit-trail-spec/1.0 (+test)';
 
@@ -264,14 +265,6 @@ describe('audit trail', () => {
       });
       expect(page.status).toBe(200);
       const html = await page.text();
-      const field = (fieldName: string): string => {
-        const match = new RegExp(`name='${fieldName}' value='([^']*)'`).exec(html);
-        if (!match) throw new Error(`no ${fieldName} field on the consent page`);
-        return match[1]
-          .replace(/&amp;/g, '&')
-          .replace(/&#x3D;/g, '=')
-          .replace(/&#x27;/g, "'");
-      };
       const consentId = requestId();
       const decided = await fetch(`${sut.baseUrl}/oauth/authorize/decision`, {
         method: 'POST',
@@ -281,8 +274,7 @@ describe('audit trail', () => {
           cookie: sessionCookie,
         }),
         body: new URLSearchParams({
-          request: field('request'),
-          csrf: field('csrf'),
+          ...consentForm(html),
           decision: 'approve',
         }),
       });

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { enrollAndSignIn, type SignedInUser } from '../utils/soft-authenticator.js';
 import { startTestApp, type TestApp, type TestClient } from '../utils/test-app.js';
 import { REDIRECT_URI, pkcePair } from '../utils/user-grants.js';
+import { consentForm } from '../utils/consent-form.js';
 
 /** GET /oauth/authorize and the consent decision, through the real server. */
 describe('authorization endpoint', () => {
@@ -63,19 +64,6 @@ describe('authorization endpoint', () => {
 
   async function consentRows(userId: string): Promise<unknown[]> {
     return sut.dataSource.query(`SELECT scopes FROM consents WHERE user_id = $1`, [userId]);
-  }
-
-  /** Reads the consent form's hidden fields. */
-  function consentForm(html: string): { request: string; csrf: string } {
-    const field = (name: string) => {
-      const match = new RegExp(`name='${name}' value='([^']*)'`).exec(html);
-      if (!match) throw new Error(`no ${name} field on the consent page`);
-      return match[1]
-        .replace(/&amp;/g, '&')
-        .replace(/&#x3D;/g, '=')
-        .replace(/&#x27;/g, "'");
-    };
-    return { request: field('request'), csrf: field('csrf') };
   }
 
   function decide(form: Record<string, string>, cookie: string): Promise<Response> {

@@ -469,8 +469,8 @@ describe('client authentication at the token endpoint', () => {
       const read = new Promise<void>((resolve) => (readDone = resolve));
       const held = jest
         .spyOn(repository, 'query')
-        .mockImplementation(async (sql: string, parameters?: unknown[]) => {
-          const rows = await query<{ id?: string }[]>(sql, parameters);
+        .mockImplementation(async (...args: Parameters<typeof query>) => {
+          const rows = await query<{ id?: string }[]>(...args);
           if (rows[0]?.id === client.client_id) {
             readDone();
             await untilEvents(client.client_id, 2);

@@ -4,6 +4,7 @@ import { SessionsService } from '../../src/sessions/sessions.service.js';
 import { enrollAndSignIn, type SignedInUser } from '../utils/soft-authenticator.js';
 import { startTestApp, tokenRequest, type TestApp, type TestClient } from '../utils/test-app.js';
 import { REDIRECT_URI, introspect, pkcePair } from '../utils/user-grants.js';
+import { consentForm } from '../utils/consent-form.js';
 
 interface Tokens {
   access_token: string;
@@ -72,15 +73,6 @@ describe('consent revocation', () => {
     });
   }
 
-  function formField(html: string, name: string): string {
-    const match = new RegExp(`name='${name}' value='([^']*)'`).exec(html);
-    if (!match) throw new Error(`no ${name} field on the page`);
-    return match[1]
-      .replace(/&amp;/g, '&')
-      .replace(/&#x3D;/g, '=')
-      .replace(/&#x27;/g, "'");
-  }
-
   /** The real flow: consent page, approval, code, token response. */
   async function grant(client: TestClient, person: SignedInUser): Promise<Tokens> {
     const pkce = pkcePair();
@@ -92,8 +84,7 @@ describe('consent revocation', () => {
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: person.cookie },
       body: new URLSearchParams({
-        request: formField(html, 'request'),
-        csrf: formField(html, 'csrf'),
+        ...consentForm(html),
         decision: 'approve',
       }),
     });

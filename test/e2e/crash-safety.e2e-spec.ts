@@ -20,6 +20,7 @@ import {
   type TestClient,
 } from '../utils/test-app.js';
 import { REDIRECT_URI, pkcePair, tokenHash, type UserTokenBody } from '../utils/user-grants.js';
+import { consentForm } from '../utils/consent-form.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SERVER = join(ROOT, 'dist/src/main.js');
@@ -159,16 +160,6 @@ describe('crash safety (SIGKILL under load, then restart)', () => {
     return location.searchParams.get('code');
   }
 
-  /** Reads a hidden field of the consent form. */
-  function formField(html: string, name: string): string {
-    const match = new RegExp(`name='${name}' value='([^']*)'`).exec(html);
-    if (!match) throw new Error(`no ${name} field on the consent page`);
-    return match[1]
-      .replace(/&amp;/g, '&')
-      .replace(/&#x3D;/g, '=')
-      .replace(/&#x27;/g, "'");
-  }
-
   /** A code through /authorize, with the session cookie and the remembered consent. */
   async function authorizeCode(
     client: TestClient,
@@ -267,8 +258,7 @@ describe('crash safety (SIGKILL under load, then restart)', () => {
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: jar.header() },
       body: new URLSearchParams({
-        request: formField(html, 'request'),
-        csrf: formField(html, 'csrf'),
+        ...consentForm(html),
         decision: 'approve',
       }),
     });

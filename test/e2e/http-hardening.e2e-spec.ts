@@ -21,6 +21,7 @@ import {
   type TestClient,
 } from '../utils/test-app.js';
 import { REDIRECT_URI, pkcePair } from '../utils/user-grants.js';
+import { consentForm } from '../utils/consent-form.js';
 
 const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 const PAGE_CSP =
@@ -77,19 +78,6 @@ function expectNoStore(response: Response): void {
     cache: response.headers.get('cache-control'),
     pragma: response.headers.get('pragma'),
   }).toEqual(NO_STORE);
-}
-
-/** Reads the consent form's hidden fields (handlebars escapes them). */
-function consentForm(html: string): { request: string; csrf: string } {
-  const field = (name: string) => {
-    const match = new RegExp(`name='${name}' value='([^']*)'`).exec(html);
-    if (!match) throw new Error(`no ${name} field on the consent page`);
-    return match[1]
-      .replace(/&amp;/g, '&')
-      .replace(/&#x3D;/g, '=')
-      .replace(/&#x27;/g, "'");
-  };
-  return { request: field('request'), csrf: field('csrf') };
 }
 
 interface RawAnswer {

@@ -10,6 +10,7 @@ import {
 } from './soft-authenticator.js';
 import { tokenRequest, type TestClient } from './test-app.js';
 import { REDIRECT_URI, pkcePair, type UserTokenBody } from './user-grants.js';
+import { consentForm } from './consent-form.js';
 
 /**
  * Browser flows over HTTP only, for servers the test cannot reach into (child processes). Each
@@ -74,8 +75,7 @@ export async function codeFlow(
       redirect: 'manual',
       headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({
-        request: formField(html, 'request'),
-        csrf: formField(html, 'csrf'),
+        ...consentForm(html),
         decision: 'approve',
       }),
     });
@@ -92,16 +92,6 @@ export async function codeFlow(
   const body = (await redeemed.json()) as UserTokenBody;
   if (redeemed.status !== 200) throw new Error(`redemption failed: ${JSON.stringify(body)}`);
   return body;
-}
-
-/** Reads a hidden field of the consent form. */
-export function formField(html: string, name: string): string {
-  const match = new RegExp(`name='${name}' value='([^']*)'`).exec(html);
-  if (!match) throw new Error(`no ${name} field on the consent page`);
-  return match[1]
-    .replace(/&amp;/g, '&')
-    .replace(/&#x3D;/g, '=')
-    .replace(/&#x27;/g, "'");
 }
 
 /** An admin API access token for `admin` (a service account with the admin role). */
