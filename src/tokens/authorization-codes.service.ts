@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
-import { returnedRows } from '../database/query-result.js';
+import { preparedStatement, queryPrepared } from '../database/prepared-statement.js';
 import { logger } from '../common/logger.js';
 import { TokenFamiliesService } from './token-families.service.js';
 
@@ -58,6 +58,23 @@ interface CodeRow {
 /** Longest code accepted; a generated one is 49 characters. */
 const MAX_CODE_LENGTH = 256;
 
+const ISSUE_CODE = preparedStatement(
+  'authorization_code_issue',
+  `INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, family_id,
+     redirect_uri, scope, resources, nonce, code_challenge, auth_time, amr, expires_at)
+   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+     now() + make_interval(secs => $13))`,
+);
+
+/** The one conditional UPDATE that redeems a code: $1 its hash, $2 the redeeming client. */
+const CONSUME_CODE = preparedStatement(
+  'authorization_code_consume',
+  `UPDATE authorization_codes SET consumed_at = now()
+   WHERE code_hash = $1 AND client_id = $2 AND consumed_at IS NULL AND expires_at > now()
+   RETURNING client_id, user_id, session_id, family_id, redirect_uri, scope, resources,
+     nonce, code_challenge, auth_time, amr`,
+);
+
 /**
  * Single-use authorization codes (RFC 6749 §4.1.2, §10.5). Stored only as SHA-256. Each code
  * starts a token family, so a replay can revoke everything the first redemption issued.
@@ -80,27 +97,21 @@ export class AuthorizationCodesService {
       amr: input.amr,
     });
     const code = generateSecret(SECRET_PREFIX.authorizationCode);
-    await this.dataSource.query(
-      `INSERT INTO authorization_codes (code_hash, client_id, user_id, session_id, family_id,
-         redirect_uri, scope, resources, nonce, code_challenge, auth_time, amr, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-         now() + make_interval(secs => $13))`,
-      [
-        sha256(code),
-        input.clientId,
-        input.userId,
-        input.sessionId,
-        familyId,
-        input.redirectUri,
-        input.scope,
-        input.resources,
-        input.nonce,
-        input.codeChallenge,
-        input.authTime,
-        input.amr,
-        this.config.tokens.authorizationCodeTtlSeconds,
-      ],
-    );
+    await queryPrepared(this.dataSource, ISSUE_CODE, [
+      sha256(code),
+      input.clientId,
+      input.userId,
+      input.sessionId,
+      familyId,
+      input.redirectUri,
+      input.scope,
+      input.resources,
+      input.nonce,
+      input.codeChallenge,
+      input.authTime,
+      input.amr,
+      this.config.tokens.authorizationCodeTtlSeconds,
+    ]);
     return code;
   }
 
@@ -115,15 +126,10 @@ export class AuthorizationCodesService {
       return { ok: false, reason: 'unknown' };
     }
     const codeHash = sha256(code);
-    const consumed = returnedRows<CodeRow>(
-      await this.dataSource.query(
-        `UPDATE authorization_codes SET consumed_at = now()
-         WHERE code_hash = $1 AND client_id = $2 AND consumed_at IS NULL AND expires_at > now()
-         RETURNING client_id, user_id, session_id, family_id, redirect_uri, scope, resources,
-           nonce, code_challenge, auth_time, amr`,
-        [codeHash, clientId],
-      ),
-    );
+    const consumed = await queryPrepared<CodeRow>(this.dataSource, CONSUME_CODE, [
+      codeHash,
+      clientId,
+    ]);
     if (consumed.length > 0) return { ok: true, code: toRedeemed(consumed[0]) };
 
     // Only failures pay for this second look, which decides the answer.

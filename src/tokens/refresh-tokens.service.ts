@@ -6,6 +6,7 @@ import { AppConfig } from '../config/app-config.js';
 import { SECRET_PREFIX, generateSecret, sha256 } from '../common/crypto.js';
 import { logger } from '../common/logger.js';
 import { openSuccessor, sealSuccessor } from './successor-sealing.js';
+import { preparedStatement, queryPrepared } from '../database/prepared-statement.js';
 import type { UserRecord } from '../users/user-record.js';
 import { TokenFamiliesService } from './token-families.service.js';
 
@@ -110,6 +111,65 @@ const MAX_TOKEN_LENGTH = 256;
 const MAX_CHAIN = 100;
 
 /**
+ * The rotation, as one statement (see `RefreshTokensService.rotate`). $1 the presented token's
+ * hash, $2 the client, $3 the successor's id, $4 its sealed plaintext, $5 its hash, $6 its
+ * lifetime (s), $7 the requested scopes or null, $8 the named resource or null, $9 the access
+ * token's jti, $10 the default access-token lifetime (s).
+ */
+const ROTATE = preparedStatement(
+  'refresh_token_rotate',
+  `WITH family AS (
+    SELECT f.id, f.client_id, f.user_id, f.session_id, f.auth_time, f.amr
+    FROM token_families f JOIN refresh_tokens t ON t.family_id = f.id
+    WHERE t.token_hash = $1 AND f.revoked_at IS NULL AND f.client_id = $2
+    FOR SHARE OF f
+  ), rotated AS (
+    UPDATE refresh_tokens r
+    SET rotated_at = now(), successor_id = $3, successor_enc = $4
+    FROM family f LEFT JOIN users u ON u.id = f.user_id
+    WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
+      AND f.id = r.family_id
+      AND ($7::text[] IS NULL OR string_to_array(r.scope, ' ') @> $7::text[])
+      AND CASE WHEN $8::text IS NULL THEN cardinality(r.resources) <= 1
+               ELSE $8::text = ANY(r.resources) END
+    RETURNING r.id, r.family_id, r.scope, r.resources, f.client_id, f.user_id,
+      f.session_id, f.auth_time, f.amr, u.id AS u_id, u.email AS u_email,
+      u.email_verified AS u_email_verified, u.display_name AS u_display_name,
+      u.status AS u_status, u.roles AS u_roles
+  ), inserted AS (
+    INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, scope, resources, expires_at)
+    SELECT $3, $5, family_id, id, scope, resources, now() + make_interval(secs => $6)
+    FROM rotated
+    RETURNING id
+  ), recorded AS (
+    INSERT INTO family_access_tokens (jti, family_id, expires_at)
+    SELECT $9, rotated.family_id, now() + make_interval(secs => 60 + COALESCE(
+      (SELECT res.access_token_ttl_seconds FROM resources res
+       WHERE res.identifier = COALESCE($8::text, rotated.resources[1])), $10))
+    FROM rotated
+    RETURNING extract(epoch FROM expires_at)::bigint AS recorded_exp
+  )
+  SELECT rotated.*, recorded.recorded_exp
+  FROM rotated JOIN inserted ON true JOIN recorded ON true`,
+);
+
+const INTROSPECT = preparedStatement(
+  'refresh_token_introspect',
+  `SELECT r.scope, f.client_id, f.user_id,
+     extract(epoch FROM r.expires_at)::bigint AS exp,
+     extract(epoch FROM r.created_at)::bigint AS iat
+   FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+   WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
+     AND f.revoked_at IS NULL AND f.client_id = $2`,
+);
+
+const ISSUE = preparedStatement(
+  'refresh_token_issue',
+  `INSERT INTO refresh_tokens (token_hash, family_id, scope, resources, expires_at)
+   VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
+);
+
+/**
  * Refresh tokens (RFC 6749 §6, OAuth 2.1 §4.3.1): opaque `lk_rt_` secrets stored as SHA-256,
  * rotated on every use, all members of one family.
  *
@@ -137,17 +197,13 @@ export class RefreshTokensService {
     resources: readonly string[];
   }): Promise<string> {
     const token = generateSecret(SECRET_PREFIX.refreshToken);
-    await this.dataSource.query(
-      `INSERT INTO refresh_tokens (token_hash, family_id, scope, resources, expires_at)
-       VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
-      [
-        sha256(token),
-        input.familyId,
-        input.scope,
-        input.resources,
-        this.config.tokens.refreshTokenTtlSeconds,
-      ],
-    );
+    await queryPrepared(this.dataSource, ISSUE, [
+      sha256(token),
+      input.familyId,
+      input.scope,
+      input.resources,
+      this.config.tokens.refreshTokenTtlSeconds,
+    ]);
     return token;
   }
 
@@ -176,53 +232,18 @@ export class RefreshTokensService {
     const tokenHash = sha256(token);
     const successor = generateSecret(SECRET_PREFIX.refreshToken);
     const successorId = randomUUID();
-    const rows = await this.dataSource.query<RotatedRow[]>(
-      `WITH family AS (
-         SELECT f.id, f.client_id, f.user_id, f.session_id, f.auth_time, f.amr
-         FROM token_families f JOIN refresh_tokens t ON t.family_id = f.id
-         WHERE t.token_hash = $1 AND f.revoked_at IS NULL AND f.client_id = $2
-         FOR SHARE OF f
-       ), rotated AS (
-         UPDATE refresh_tokens r
-         SET rotated_at = now(), successor_id = $3, successor_enc = $4
-         FROM family f LEFT JOIN users u ON u.id = f.user_id
-         WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
-           AND f.id = r.family_id
-           AND ($7::text[] IS NULL OR string_to_array(r.scope, ' ') @> $7::text[])
-           AND CASE WHEN $8::text IS NULL THEN cardinality(r.resources) <= 1
-                    ELSE $8::text = ANY(r.resources) END
-         RETURNING r.id, r.family_id, r.scope, r.resources, f.client_id, f.user_id,
-           f.session_id, f.auth_time, f.amr, u.id AS u_id, u.email AS u_email,
-           u.email_verified AS u_email_verified, u.display_name AS u_display_name,
-           u.status AS u_status, u.roles AS u_roles
-       ), inserted AS (
-         INSERT INTO refresh_tokens (id, token_hash, family_id, parent_id, scope, resources, expires_at)
-         SELECT $3, $5, family_id, id, scope, resources, now() + make_interval(secs => $6)
-         FROM rotated
-         RETURNING id
-       ), recorded AS (
-         INSERT INTO family_access_tokens (jti, family_id, expires_at)
-         SELECT $9, rotated.family_id, now() + make_interval(secs => 60 + COALESCE(
-           (SELECT res.access_token_ttl_seconds FROM resources res
-            WHERE res.identifier = COALESCE($8::text, rotated.resources[1])), $10))
-         FROM rotated
-         RETURNING extract(epoch FROM expires_at)::bigint AS recorded_exp
-       )
-       SELECT rotated.*, recorded.recorded_exp
-       FROM rotated JOIN inserted ON true JOIN recorded ON true`,
-      [
-        tokenHash,
-        clientId,
-        successorId,
-        sealSuccessor(token, tokenHash, successor),
-        sha256(successor),
-        this.config.tokens.refreshTokenTtlSeconds,
-        requested,
-        resource,
-        accessToken.jti,
-        accessToken.defaultTtlSeconds,
-      ],
-    );
+    const rows = await queryPrepared<RotatedRow>(this.dataSource, ROTATE, [
+      tokenHash,
+      clientId,
+      successorId,
+      sealSuccessor(token, tokenHash, successor),
+      sha256(successor),
+      this.config.tokens.refreshTokenTtlSeconds,
+      requested,
+      resource,
+      accessToken.jti,
+      accessToken.defaultTtlSeconds,
+    ]);
     if (rows.length > 0) {
       const row = rows[0];
       return {
@@ -239,17 +260,13 @@ export class RefreshTokensService {
   /** A live token's introspection data, for its own client only; null otherwise. */
   async introspect(token: string, clientId: string): Promise<RefreshTokenInfo | null> {
     if (!isWellFormed(token)) return null;
-    const rows = await this.dataSource.query<
-      { scope: string; client_id: string; user_id: string | null; exp: string; iat: string }[]
-    >(
-      `SELECT r.scope, f.client_id, f.user_id,
-         extract(epoch FROM r.expires_at)::bigint AS exp,
-         extract(epoch FROM r.created_at)::bigint AS iat
-       FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
-       WHERE r.token_hash = $1 AND r.rotated_at IS NULL AND r.expires_at > now()
-         AND f.revoked_at IS NULL AND f.client_id = $2`,
-      [sha256(token), clientId],
-    );
+    const rows = await queryPrepared<{
+      scope: string;
+      client_id: string;
+      user_id: string | null;
+      exp: string;
+      iat: string;
+    }>(this.dataSource, INTROSPECT, [sha256(token), clientId]);
     const row = rows[0];
     if (!row) return null;
     return {

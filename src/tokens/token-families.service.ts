@@ -2,6 +2,7 @@ import { isUuid } from '../common/crypto.js';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { returnedRows } from '../database/query-result.js';
+import { preparedStatement, queryPrepared } from '../database/prepared-statement.js';
 import { logger } from '../common/logger.js';
 import { REVOCATION_RETAIN_SECONDS, RevocationListService } from './revocation-list.service.js';
 
@@ -13,6 +14,21 @@ export interface CreateTokenFamily {
   authTime?: Date | null;
   amr?: readonly string[];
 }
+
+const CREATE_FAMILY = preparedStatement(
+  'token_family_create',
+  `INSERT INTO token_families (client_id, user_id, session_id, auth_time, amr)
+   VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+);
+
+/** $1 the family, $2 the access token's jti, $3 its expiry (s since the epoch). */
+const RECORD_ACCESS_TOKEN = preparedStatement(
+  'token_family_record_access_token',
+  `INSERT INTO family_access_tokens (jti, family_id, expires_at)
+   SELECT $2, f.id, to_timestamp($3)
+   FROM (SELECT id FROM token_families WHERE id = $1 AND revoked_at IS NULL FOR SHARE) AS f
+   RETURNING jti`,
+);
 
 /**
  * Token families: everything issued from one authorization code, through every refresh
@@ -27,11 +43,13 @@ export class TokenFamiliesService {
   ) {}
 
   async create(input: CreateTokenFamily): Promise<string> {
-    const rows = await this.dataSource.query<{ id: string }[]>(
-      `INSERT INTO token_families (client_id, user_id, session_id, auth_time, amr)
-       VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-      [input.clientId, input.userId, input.sessionId, input.authTime ?? null, input.amr ?? []],
-    );
+    const rows = await queryPrepared<{ id: string }>(this.dataSource, CREATE_FAMILY, [
+      input.clientId,
+      input.userId,
+      input.sessionId,
+      input.authTime ?? null,
+      input.amr ?? [],
+    ]);
     return rows[0].id;
   }
 
@@ -58,13 +76,11 @@ export class TokenFamiliesService {
    * cannot miss the token.
    */
   async recordAccessToken(familyId: string, jti: string, exp: number): Promise<boolean> {
-    const inserted = await this.dataSource.query<{ jti: string }[]>(
-      `INSERT INTO family_access_tokens (jti, family_id, expires_at)
-       SELECT $2, f.id, to_timestamp($3)
-       FROM (SELECT id FROM token_families WHERE id = $1 AND revoked_at IS NULL FOR SHARE) AS f
-       RETURNING jti`,
-      [familyId, jti, exp],
-    );
+    const inserted = await queryPrepared<{ jti: string }>(this.dataSource, RECORD_ACCESS_TOKEN, [
+      familyId,
+      jti,
+      exp,
+    ]);
     if (inserted.length > 0) return true;
     await this.revocations.revoke(jti, exp);
     return false;

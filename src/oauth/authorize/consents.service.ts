@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditService, type AuditActor } from '../../audit/audit.service.js';
 import { ClientsService } from '../../clients/clients.service.js';
 import { returnedRows } from '../../database/query-result.js';
+import { preparedStatement, queryPrepared } from '../../database/prepared-statement.js';
 import { TokenFamiliesService } from '../../tokens/token-families.service.js';
 import { UsersError, UsersErrorCode } from '../../users/users.errors.js';
 import { UsersService } from '../../users/users.service.js';
@@ -19,6 +20,11 @@ interface ConsentRow {
 /** Longest client id the clients table stores (a metadata document URL included). */
 const MAX_CLIENT_ID = 512;
 
+const CONSENTED_SCOPES = preparedStatement(
+  'consent_scopes',
+  `SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2`,
+);
+
 /** Remembered consent: which scopes a user granted a client. A later request for a subset needs no new consent. */
 @Injectable()
 export class ConsentsService {
@@ -31,10 +37,10 @@ export class ConsentsService {
   ) {}
 
   async covers(userId: string, clientId: string, scopes: readonly string[]): Promise<boolean> {
-    const rows = await this.dataSource.query<{ scopes: string[] }[]>(
-      `SELECT scopes FROM consents WHERE user_id = $1 AND client_id = $2`,
-      [userId, clientId],
-    );
+    const rows = await queryPrepared<{ scopes: string[] }>(this.dataSource, CONSENTED_SCOPES, [
+      userId,
+      clientId,
+    ]);
     const granted = new Set(rows[0]?.scopes ?? []);
     return rows.length > 0 && scopes.every((scope) => granted.has(scope));
   }
