@@ -28,4 +28,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health/live').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM stops the server cleanly (open requests finish); SIGUSR2 restarts the workers in turn.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/src/main.js"]
+# The V8 heap settings of src/cluster/heap-flags.ts (docs/performance.md, "Memory").
+CMD ["node", "--heap-growing-percent=50", "--max-semi-space-size=8", "dist/src/main.js"]

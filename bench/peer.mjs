@@ -27,6 +27,7 @@ import {
   cli,
   createClient,
   createServiceClient,
+  serverArgs,
   serverEnv,
   token,
   tokenResponse,
@@ -90,7 +91,7 @@ async function startLatchkey() {
   const admin = JSON.parse((await cli(env, ['bootstrap', '--json'])).trim());
   if (!admin.client_secret || !admin.setup_url) throw new Error('bootstrap returned no admin');
 
-  const server = startServer(['dist/src/main.js'], env, 'latchkey');
+  const server = startServer(serverArgs(), env, 'latchkey');
   log(`Latchkey pid ${server.pid} on ${baseUrl}, WORKERS=${WORKERS}`);
   await waitUntilReady(`${baseUrl}/health/ready`, server);
 

@@ -18,7 +18,14 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import pg from 'pg';
 import { createDatabase, databaseUrl, dropAllDatabases } from './lib/database.mjs';
-import { cli, createClient, createServiceClient, serverEnv, token } from './lib/latchkey.mjs';
+import {
+  cli,
+  createClient,
+  createServiceClient,
+  serverArgs,
+  serverEnv,
+  token,
+} from './lib/latchkey.mjs';
 import { cannon, stopAllLoad, stopCurrentRun } from './lib/load.mjs';
 import {
   freePort,
@@ -168,11 +175,7 @@ async function startProfiled(database, dir) {
     RATE_LIMIT_TOKEN_PER_MINUTE: '1000000',
     RATE_LIMIT_TOKEN_PER_CLIENT_PER_MINUTE: '1000000',
   };
-  const server = startServer(
-    ['--cpu-prof', '--cpu-prof-dir', dir, 'dist/src/main.js'],
-    env,
-    'latchkey',
-  );
+  const server = startServer(serverArgs(['--cpu-prof', '--cpu-prof-dir', dir]), env, 'latchkey');
   log(`server pid ${server.pid} on ${baseUrl}, profiling into ${dir}`);
   await waitUntilReady(`${baseUrl}/health/ready`, server);
   if (database.clients === null) {

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { createDatabase, databaseUrl, dropAllDatabases } from './lib/database.mjs';
-import { cli, createServiceClient, serverEnv, token } from './lib/latchkey.mjs';
+import { cli, createServiceClient, serverArgs, serverEnv, token } from './lib/latchkey.mjs';
 import { scenario as measure, stopAllLoad } from './lib/load.mjs';
 import { freePort, startServer, stopAllServers, waitUntilReady } from './lib/processes.mjs';
 import { HOST, basic, log, positiveInt } from './lib/util.mjs';
@@ -32,12 +32,12 @@ function scenario(name, options, serverPid) {
 
 function table(rows) {
   const lines = [
-    '| scenario | req/s | p50 ms | p99 ms | non-2xx | errors | server CPU ms/req |',
-    '|---|---:|---:|---:|---:|---:|---:|',
+    '| scenario | req/s | p50 ms | p99 ms | non-2xx | errors | server CPU ms/req | peak worker RSS MB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${r.cpuMsPerRequest.toFixed(3)} |`,
+      `| ${r.name} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${r.cpuMsPerRequest.toFixed(3)} | ${(r.peakRss / 2 ** 20).toFixed(0)} |`,
     );
   }
   return lines.join('\n');
@@ -68,7 +68,7 @@ async function main() {
   const admin = JSON.parse((await cli(env, ['bootstrap', '--json'])).trim());
   if (!admin.client_secret) throw new Error('bootstrap returned no admin secret');
 
-  const server = startServer(['dist/src/main.js'], env);
+  const server = startServer(serverArgs(), env);
   log(`server pid ${server.pid} on ${baseUrl}, WORKERS=${WORKERS}`);
   await waitUntilReady(`${baseUrl}/health/ready`, server);
 
@@ -125,7 +125,8 @@ async function main() {
       `Machine: ${cpu}, ${os.availableParallelism()} cores, Node ${process.version}, ${os.type()} ${os.release()}`,
       `Run: ${new Date().toISOString()}, ${SECONDS} s per scenario after ${WARMUP_SECONDS} s warm-up, ` +
         `${CONNECTIONS} connections, WORKERS=${WORKERS}, PostgreSQL on loopback. ` +
-        'Load generator and server share the machine; server CPU is utime+stime of the server process tree.',
+        'Load generator and server share the machine; server CPU is utime+stime of the server process tree; ' +
+        'RSS is the largest VmRSS of a serving process, sampled every 250 ms over warm-up and run.',
       '',
     ].join('\n'),
   );

@@ -1,6 +1,6 @@
 // Throughput at scale: the hot paths on an empty database and on one seeded with 100k clients,
 // 100k users and 1M refresh tokens (bench/seed.mjs), side by side, with the difference in %, and
-// the resident memory of every server process under load. Loopback only; every database and
+// the peak resident memory of the server's workers under load. Loopback only; every database and
 // server is created for the run and removed when it ends, also on error or CTRL-C.
 //
 //   npm run bench:scale
@@ -20,11 +20,17 @@
 // BENCH_REFRESH_POOL_RATE (4000 tokens per second of a run), SEED_CLIENTS, SEED_USERS,
 // SEED_REFRESH_TOKENS (see bench/seed.mjs), TEST_DATABASE_ADMIN_URL.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
 import { createDatabase, databaseUrl, dropAllDatabases } from './lib/database.mjs';
-import { cli, createClient, createServiceClient, serverEnv, token } from './lib/latchkey.mjs';
+import {
+  cli,
+  createClient,
+  createServiceClient,
+  serverArgs,
+  serverEnv,
+  token,
+} from './lib/latchkey.mjs';
 import { scenario, stopAllLoad, stopCurrentRun } from './lib/load.mjs';
 import { freePort, startServer, stopAllServers, waitUntilReady } from './lib/processes.mjs';
 import { HOST, basic, log, positiveInt } from './lib/util.mjs';
@@ -46,39 +52,6 @@ const MB = 1024 * 1024;
 
 const pools = [];
 let cleaning = null;
-
-// ---------------------------------------------------------------------------------------------
-// Memory: VmRSS of the server and every process below it (cluster workers), from /proc.
-
-function children(pid) {
-  const found = [];
-  try {
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      const text = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-      for (const child of text.split(/\s+/).filter(Boolean)) found.push(Number(child));
-    }
-  } catch {
-    // gone, or no children file on this kernel
-  }
-  return found;
-}
-
-function rssBytes(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-    return kb ? Number(kb[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** RSS of each process that serves requests: the workers in cluster mode, else the server. */
-function workerRss(serverPid) {
-  const workers = children(serverPid);
-  const pids = workers.length > 0 ? workers : [serverPid];
-  return pids.map((pid) => rssBytes(pid)).filter((bytes) => bytes !== null);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Set-up of one side
@@ -118,7 +91,7 @@ async function startSide(label, { seeded }) {
   // The bootstrap output holds the admin secret: parse it, never print it.
   const admin = JSON.parse((await cli(env, ['bootstrap', '--json'])).trim());
   if (!admin.client_secret) throw new Error('bootstrap returned no admin secret');
-  const server = startServer(['dist/src/main.js'], env, label);
+  const server = startServer(serverArgs(), env, label);
   log(`${label}: server pid ${server.pid} on ${baseUrl}, WORKERS=${WORKERS}`);
   await waitUntilReady(`${baseUrl}/health/ready`, server);
 
@@ -295,16 +268,13 @@ const SCENARIOS = [
   { name: 'JWKS', options: (s) => ({ url: `${s.baseUrl}/.well-known/jwks.json` }) },
 ];
 
-async function measure(side, definition) {
-  const row = await scenario(
+function measure(side, definition) {
+  return scenario(
     `${side.label}: ${definition.name}`,
     definition.options(side),
     side.server.pid,
     SETTINGS,
   );
-  row.rss = workerRss(side.server.pid);
-  log(`${side.label}: RSS ${row.rss.map((b) => (b / MB).toFixed(0)).join(', ')} MB`);
-  return row;
 }
 
 function median(values) {
@@ -320,14 +290,14 @@ function summarize(runs) {
     p99: median(runs.map((r) => r.p99)),
     cpu: median(runs.map((r) => r.cpuMs / Math.max(1, r.ok))),
     failed: runs.reduce((sum, r) => sum + r.non2xx + r.errors, 0),
-    rssMax: Math.max(...runs.flatMap((r) => r.rss)),
+    rssMax: Math.max(...runs.map((r) => r.peakRss)),
   };
 }
 
 function report(results) {
   const pct = (a, b) => `${(((b - a) / a) * 100).toFixed(1)}%`;
   const lines = [
-    '| scenario | empty req/s | seeded req/s | Δ | empty p99 ms | seeded p99 ms | empty CPU ms/req | seeded CPU ms/req | failed (empty/seeded) | max worker RSS MB (empty/seeded) |',
+    '| scenario | empty req/s | seeded req/s | Δ | empty p99 ms | seeded p99 ms | empty CPU ms/req | seeded CPU ms/req | failed (empty/seeded) | peak worker RSS MB (empty/seeded) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const { name, empty, seeded } of results) {
@@ -375,7 +345,8 @@ async function main() {
         `after ${SETTINGS.warmupSeconds} s warm-up, ${SETTINGS.connections} connections, ` +
         `WORKERS=${WORKERS}, CLIENT_CACHE_SIZE=${CLIENT_CACHE_SIZE} with ${COLD_CLIENTS} rotating clients. ` +
         `Seeded: ${sizes.clients} clients, ${sizes.users} users, ${sizes.refreshTokens} refresh tokens. ` +
-        'req/s counts 2xx answers; RSS is VmRSS of each serving process read at the end of each run.',
+        'req/s counts 2xx answers; RSS is the largest VmRSS of a serving process, sampled every ' +
+        '250 ms over the warm-up and the run.',
       '',
     ].join('\n'),
   );

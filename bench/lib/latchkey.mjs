@@ -1,7 +1,13 @@
 // Running Latchkey for a benchmark: its environment, the CLI, and the setup requests.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { HEAP_FLAGS } from '../../dist/src/cluster/heap-flags.js';
 import { ROOT, basic } from './util.mjs';
+
+/** The server's command line, with the V8 heap settings it runs with in production. */
+export function serverArgs(nodeFlags = []) {
+  return [...nodeFlags, ...HEAP_FLAGS, 'dist/src/main.js'];
+}
 
 /** The environment for the CLI and the server: only what they need, no inherited settings. */
 export function serverEnv(extra) {

@@ -1,7 +1,7 @@
-// Bounded HTTP load with autocannon, and the server CPU it cost.
+// Bounded HTTP load with autocannon, and the server CPU and memory it cost.
 import autocannon from 'autocannon';
 import { log } from './util.mjs';
-import { treeCpuMs } from './processes.mjs';
+import { sampleRss, treeCpuMs } from './processes.mjs';
 
 const current = { instance: null, stopped: false };
 
@@ -29,8 +29,9 @@ export function stopAllLoad() {
 
 /**
  * A warm-up, then the measured run, with the CPU time the server process tree `serverPid`
- * spent during the measured run. `options` may be a function of a run's length in seconds that
- * returns that run's options, both made before the warm-up (e.g. pools of single-use tokens).
+ * spent during the measured run and the peak RSS of its largest worker over both (`peakRss`,
+ * bytes). `options` may be a function of a run's length in seconds that returns that run's
+ * options, both made before the warm-up (e.g. pools of single-use tokens).
  */
 export async function scenario(name, options, serverPid, settings, database = null) {
   const { seconds, warmupSeconds, connections } = settings;
@@ -38,12 +39,14 @@ export async function scenario(name, options, serverPid, settings, database = nu
   const warmUp = await optionsFor(warmupSeconds);
   const measured = await optionsFor(seconds);
   log(`${name}: warm-up ${warmupSeconds} s`);
+  const rss = sampleRss(serverPid);
   await cannon({ connections, ...warmUp, duration: warmupSeconds });
   log(`${name}: ${seconds} s with ${connections} connections`);
   await database?.start();
   const cpuBefore = treeCpuMs(serverPid);
   const result = await cannon({ connections, ...measured, duration: seconds });
   const cpuAfter = treeCpuMs(serverPid);
+  const peakRss = rss.stop();
   const databaseCpuMs = database ? await database.stop() : NaN;
   const completed = result.requests.total;
   const row = {
@@ -60,10 +63,12 @@ export async function scenario(name, options, serverPid, settings, database = nu
     databaseCpuMsPerRequest: completed > 0 ? databaseCpuMs / completed : NaN,
     completed,
     duration: result.duration,
+    peakRss,
   };
   log(
     `${name}: ${row.requestsPerSecond.toFixed(0)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ` +
-      `non-2xx ${row.non2xx}, errors ${row.errors}, server CPU ${row.cpuMsPerRequest.toFixed(3)} ms/req` +
+      `non-2xx ${row.non2xx}, errors ${row.errors}, server CPU ${row.cpuMsPerRequest.toFixed(3)} ms/req, ` +
+      `peak worker RSS ${(peakRss / 2 ** 20).toFixed(0)} MB` +
       (database ? `, PostgreSQL CPU ${row.databaseCpuMsPerRequest.toFixed(3)} ms/req` : ''),
   );
   return row;

@@ -1,4 +1,5 @@
-// Child server processes: start, wait for readiness, stop by PID, and their CPU time from /proc.
+// Child server processes: start, wait for readiness, stop by PID, and their CPU time and resident
+// memory from /proc.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -177,4 +178,45 @@ export function cpuMsByPid(pids) {
 export function treeCpuMs(root) {
   const ticks = processTree(root).reduce((sum, pid) => sum + cpuTicks(pid), 0);
   return (ticks * 1000) / CLOCK_TICKS;
+}
+
+// Memory: VmRSS of the processes that serve requests, from /proc.
+
+function rssBytes(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+    return kb ? Number(kb[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** RSS in bytes of each process that serves requests: the workers in cluster mode, else the server. */
+export function workerRss(serverPid) {
+  const workers = childPids(serverPid);
+  const pids = workers.length > 0 ? workers : [serverPid];
+  return pids.map((pid) => rssBytes(pid)).filter((bytes) => bytes !== null);
+}
+
+const RSS_SAMPLE_MS = 250;
+
+/**
+ * Samples workerRss(serverPid) every 250 ms until `stop()`, which returns the largest RSS any
+ * one worker had: a reading at the end of a run misses a peak that a full collection removed.
+ */
+export function sampleRss(serverPid) {
+  let peak = 0;
+  const sample = () => {
+    for (const bytes of workerRss(serverPid)) peak = Math.max(peak, bytes);
+  };
+  sample();
+  const timer = setInterval(sample, RSS_SAMPLE_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
 }

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { logger } from '../common/logger.js';
 import { loadConfig } from '../config/app-config.js';
 import { serveClusterMetrics } from '../health/cluster-metrics.js';
+import { workerExecArgv } from './heap-flags.js';
 import { DRAIN_MESSAGE } from './worker-drain.js';
 
 /** The signal that asks the primary for a rolling restart of its workers. */
@@ -31,6 +32,7 @@ export function runPrimary(count: number, env: Record<string, string>): void {
   let restarting = false;
   let crashesInARow = 0;
 
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   const fork = (): Worker => {
     const worker = cluster.fork(env);
     startedAt.set(worker.id, Date.now());

@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { HEAP_FLAGS } from '../../src/cluster/heap-flags.js';
 import { createTestDatabase, dropTestDatabase } from '../utils/database.js';
 import { parseExposition, valueOf, type Sample } from '../utils/prometheus.js';
 import {
@@ -137,6 +138,15 @@ describe('cluster mode', () => {
     }
     if (databaseName) await dropTestDatabase(databaseName);
   }, 30_000);
+
+  it('runs its workers with the V8 heap settings, though the primary was started without them', () => {
+    const pids = workers();
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      expect(args).toEqual(expect.arrayContaining([...HEAP_FLAGS]));
+    }
+  });
 
   it("serves the sum of every worker's metrics on METRICS_PORT", async () => {
     const issued = (samples: Sample[]) =>
