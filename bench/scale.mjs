@@ -17,7 +17,8 @@
 // Settings (environment): BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (64),
 // BENCH_ROUNDS (1; the median is reported), BENCH_WORKERS (1; the servers' WORKERS),
 // BENCH_COLD_CLIENTS (2000) and BENCH_CLIENT_CACHE_SIZE (500; the servers' CLIENT_CACHE_SIZE),
-// BENCH_REFRESH_POOL_RATE (4000 tokens per second of a run), SEED_CLIENTS, SEED_USERS,
+// BENCH_REFRESH_POOL_RATE (4000 tokens per second of a run), BENCH_ONLY (run only the
+// scenarios whose name contains one of these comma-separated words), SEED_CLIENTS, SEED_USERS,
 // SEED_REFRESH_TOKENS (see bench/seed.mjs), TEST_DATABASE_ADMIN_URL.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -46,6 +47,7 @@ const WORKERS = process.env.BENCH_WORKERS ?? '1';
 const COLD_CLIENTS = positiveInt('BENCH_COLD_CLIENTS', 2000);
 const CLIENT_CACHE_SIZE = positiveInt('BENCH_CLIENT_CACHE_SIZE', 500);
 const REFRESH_POOL_RATE = positiveInt('BENCH_REFRESH_POOL_RATE', 4000);
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',') : null;
 const FORM = 'application/x-www-form-urlencoded';
 const REDIRECT_URI = 'https://app.example.com/callback';
 const MB = 1024 * 1024;
@@ -319,13 +321,16 @@ async function main() {
   // Seed first: it is the long step, and its load must not fall on the other side's runs.
   const seeded = await startSide('seeded', { seeded: true });
   const empty = await startSide('empty', { seeded: false });
-  const results = SCENARIOS.map((definition) => ({
+  const chosen = SCENARIOS.filter(
+    (definition) => ONLY === null || ONLY.some((word) => definition.name.includes(word)),
+  );
+  const results = chosen.map((definition) => ({
     name: definition.name,
     empty: [],
     seeded: [],
   }));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, definition] of SCENARIOS.entries()) {
+    for (const [i, definition] of chosen.entries()) {
       // Alternate which side goes first, so neither always runs on a warmer machine.
       const order = (round + i) % 2 === 0 ? [empty, seeded] : [seeded, empty];
       for (const side of order) {
