@@ -58,6 +58,15 @@ export const ENVIRONMENT_DOCS = {
     default: '1',
     defaultText: '`1`; `auto` when `NODE_ENV=production` and `DATABASE_URL` is set',
   },
+  NODE_OPTIONS: {
+    group: 'server',
+    description:
+      "Node.js's own options. The server runs with V8 heap settings that keep a worker under " +
+      '200 MB (`--heap-growing-percent=50 --max-semi-space-size=8`, see docs/performance.md); ' +
+      'the cluster primary gives them to its workers unless its command line or this variable ' +
+      'sets the same flag, so a value set here wins.',
+    defaultText: 'none',
+  },
   LOG_LEVEL: { group: 'server', description: 'Logs are JSON lines.', default: 'info' },
   TRUST_PROXY: {
     group: 'server',

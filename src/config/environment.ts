@@ -66,6 +66,11 @@ export class EnvironmentVariables {
   @Matches(/^(auto|[1-9][0-9]{0,2})$/, { message: "must be 'auto' or a number of workers" })
   WORKERS?: string;
 
+  /** Node.js's own; read only so that the workers' V8 heap flags leave an operator's value be. */
+  @IsOptional()
+  @IsString()
+  NODE_OPTIONS?: string;
+
   @IsOptional()
   @IsIn(LOG_LEVELS)
   LOG_LEVEL?: (typeof LOG_LEVELS)[number];
