@@ -43,15 +43,11 @@ export function preparedStatement(name: string, text: string): PreparedStatement
 export async function queryPrepared<T>(
   dataSource: DataSource,
   statement: PreparedStatement,
-  values: readonly unknown[],
+  values: unknown[],
 ): Promise<T[]> {
   const pool = poolOf(dataSource);
-  if (pool === null) return returnedRows<T>(await dataSource.query(statement.text, [...values]));
-  const result = await pool.query({
-    name: statement.name,
-    text: statement.text,
-    values: [...values],
-  });
+  if (pool === null) return returnedRows<T>(await dataSource.query(statement.text, values));
+  const result = await pool.query({ name: statement.name, text: statement.text, values });
   return result.rows as T[];
 }
 
